@@ -1,0 +1,427 @@
+//! The tracking service: experiments, runs, metrics, params, tags, datasets, logged models.
+
+use std::sync::Arc;
+
+use sextant_search as search;
+use sextant_store::{
+    ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
+    NewRun, Page, RunSearch, RunUpdate,
+};
+use sextant_types::{
+    DatasetInput, Experiment, LifecycleStage, LoggedModel, LoggedModelMetric, LoggedModelStatus,
+    Metric, ModelInput, ModelOutput, Param, Run, RunInfo, RunStatus, Tag, ViewType,
+};
+
+use crate::validation::{self as v, MAX_EXPERIMENTS_LISTED_PER_PAGE, MAX_RESULTS_SEARCH_RUNS};
+use crate::{CoreError, Result, names};
+
+/// MLflow's tag for a run's name.
+pub const RUN_NAME_TAG: &str = "mlflow.runName";
+
+/// A search request as the API gives it: raw strings, still to be parsed.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    pub filter: String,
+    pub order_by: Vec<String>,
+    pub max_results: Option<u64>,
+    pub offset: u64,
+}
+
+/// A new run as the API gives it.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRun {
+    pub experiment_id: Option<String>,
+    pub user_id: String,
+    pub run_name: Option<String>,
+    pub start_time: Option<i64>,
+    pub tags: Vec<Tag>,
+}
+
+/// Experiments, runs and logged models, with MLflow's rules.
+#[derive(Clone)]
+pub struct TrackingService {
+    store: Arc<dyn MetadataStore>,
+}
+
+fn invalid(msg: impl Into<String>) -> CoreError {
+    CoreError::InvalidParameter(msg.into())
+}
+
+impl TrackingService {
+    pub fn new(store: Arc<dyn MetadataStore>) -> Self {
+        Self { store }
+    }
+
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.store
+    }
+
+    // --- experiments
+
+    pub async fn create_experiment(
+        &self,
+        name: &str,
+        artifact_location: Option<&str>,
+        tags: Vec<Tag>,
+    ) -> Result<String> {
+        v::validate_experiment_name(name)?;
+        for t in &tags {
+            v::validate_experiment_tag(t)?;
+        }
+        let loc = artifact_location.unwrap_or("");
+        if loc.starts_with("runs:") {
+            return Err(invalid(format!(
+                "Artifact location cannot be a runs:/ URI. Given: '{loc}'"
+            )));
+        }
+        Ok(self.store.create_experiment(name, loc, &tags).await?)
+    }
+
+    pub async fn get_experiment(&self, id: &str) -> Result<Experiment> {
+        Ok(self.store.get_experiment(id).await?)
+    }
+
+    pub async fn get_experiment_by_name(&self, name: &str) -> Result<Experiment> {
+        Ok(self.store.get_experiment_by_name(name).await?)
+    }
+
+    pub async fn search_experiments(
+        &self,
+        req: SearchRequest,
+        view: ViewType,
+    ) -> Result<Page<Experiment>> {
+        let max = req.max_results.unwrap_or(1000);
+        if max == 0 || max > MAX_EXPERIMENTS_LISTED_PER_PAGE {
+            return Err(invalid(format!(
+                "Invalid value {max} for parameter 'max_results' supplied. It must be at most \
+                 {MAX_EXPERIMENTS_LISTED_PER_PAGE}, but got value {max}"
+            )));
+        }
+        let filter = search::parse_experiment_filter(&req.filter)?;
+        let order_by = req
+            .order_by
+            .iter()
+            .map(|o| search::parse_experiment_order_by(o))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(self
+            .store
+            .search_experiments(ExperimentSearch {
+                filter,
+                order_by,
+                view,
+                max_results: max,
+                offset: req.offset,
+            })
+            .await?)
+    }
+
+    pub async fn rename_experiment(&self, id: &str, new_name: &str) -> Result<()> {
+        v::validate_experiment_name(new_name)?;
+        Ok(self.store.rename_experiment(id, new_name).await?)
+    }
+
+    pub async fn delete_experiment(&self, id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .set_experiment_lifecycle(id, LifecycleStage::Deleted)
+            .await?)
+    }
+
+    pub async fn restore_experiment(&self, id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .set_experiment_lifecycle(id, LifecycleStage::Active)
+            .await?)
+    }
+
+    pub async fn set_experiment_tag(&self, id: &str, tag: Tag) -> Result<()> {
+        v::validate_experiment_tag(&tag)?;
+        Ok(self.store.set_experiment_tag(id, &tag).await?)
+    }
+
+    pub async fn delete_experiment_tag(&self, id: &str, key: &str) -> Result<()> {
+        Ok(self.store.delete_experiment_tag(id, key).await?)
+    }
+
+    // --- runs
+
+    pub async fn create_run(&self, req: CreateRun) -> Result<Run> {
+        let mut tags = req.tags;
+        for (i, t) in tags.iter_mut().enumerate() {
+            v::validate_tag(t, &format!("tags[{i}]."))?;
+        }
+        let tag_name = tags
+            .iter()
+            .find(|t| t.key == RUN_NAME_TAG)
+            .map(|t| t.value.clone());
+        let run_name = match (req.run_name.filter(|n| !n.is_empty()), tag_name) {
+            (Some(n), Some(t)) if n != t => {
+                return Err(invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+                     different values (run_name='{n}', mlflow.runName='{t}')."
+                )));
+            }
+            (Some(n), _) | (None, Some(n)) => n,
+            (None, None) => names::random_run_name(),
+        };
+        let experiment_id = req
+            .experiment_id
+            .filter(|e| !e.is_empty())
+            .unwrap_or_else(|| "0".into());
+        Ok(self
+            .store
+            .create_run(NewRun {
+                experiment_id,
+                user_id: req.user_id,
+                run_name,
+                start_time: req.start_time.or_else(|| Some(sextant_types::now_millis())),
+                tags,
+            })
+            .await?)
+    }
+
+    pub async fn get_run(&self, run_id: &str) -> Result<Run> {
+        Ok(self.store.get_run(run_id).await?)
+    }
+
+    pub async fn update_run(
+        &self,
+        run_id: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        run_name: Option<String>,
+    ) -> Result<RunInfo> {
+        Ok(self
+            .store
+            .update_run(
+                run_id,
+                RunUpdate {
+                    status,
+                    end_time,
+                    run_name,
+                },
+            )
+            .await?)
+    }
+
+    pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .set_run_lifecycle(run_id, LifecycleStage::Deleted)
+            .await?)
+    }
+
+    pub async fn restore_run(&self, run_id: &str) -> Result<()> {
+        Ok(self
+            .store
+            .set_run_lifecycle(run_id, LifecycleStage::Active)
+            .await?)
+    }
+
+    pub async fn log_metric(&self, run_id: &str, metric: Metric) -> Result<()> {
+        v::validate_metric(&metric, "")?;
+        Ok(self
+            .store
+            .log_batch(run_id, vec![metric], vec![], vec![])
+            .await?)
+    }
+
+    pub async fn log_param(&self, run_id: &str, mut param: Param) -> Result<()> {
+        v::validate_param(&mut param, "")?;
+        Ok(self
+            .store
+            .log_batch(run_id, vec![], vec![param], vec![])
+            .await?)
+    }
+
+    pub async fn set_tag(&self, run_id: &str, mut tag: Tag) -> Result<()> {
+        v::validate_tag(&mut tag, "")?;
+        Ok(self.store.log_batch(run_id, vec![], vec![], vec![tag]).await?)
+    }
+
+    pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        Ok(self.store.delete_run_tag(run_id, key).await?)
+    }
+
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: Vec<Metric>,
+        mut params: Vec<Param>,
+        mut tags: Vec<Tag>,
+    ) -> Result<()> {
+        v::validate_batch(&metrics, &mut params, &mut tags)?;
+        // Identical duplicate params in one batch are fine; store each once.
+        let mut seen = std::collections::HashSet::new();
+        params.retain(|p| seen.insert(p.key.clone()));
+        Ok(self.store.log_batch(run_id, metrics, params, tags).await?)
+    }
+
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: Vec<DatasetInput>,
+        models: Vec<ModelInput>,
+    ) -> Result<()> {
+        if datasets.len() > 1000 {
+            return Err(invalid(
+                "A batch logging request can contain at most 1000 datasets.",
+            ));
+        }
+        for d in &datasets {
+            let ds = &d.dataset;
+            v::check_len("Dataset name", &ds.name, v::MAX_DATASET_NAME_SIZE)?;
+            v::check_len("Dataset digest", &ds.digest, v::MAX_DATASET_DIGEST_SIZE)?;
+            v::check_len("Dataset source", &ds.source, v::MAX_DATASET_SOURCE_SIZE)?;
+            if let Some(s) = &ds.schema {
+                v::check_len("Dataset schema", s, v::MAX_DATASET_SCHEMA_SIZE)?;
+            }
+            if let Some(p) = &ds.profile {
+                v::check_len("Dataset profile", p, v::MAX_DATASET_PROFILE_SIZE)?;
+            }
+            for t in &d.tags {
+                v::check_len("InputTag key", &t.key, v::MAX_INPUT_TAG_KEY_SIZE)?;
+                v::check_len("InputTag value", &t.value, v::MAX_INPUT_TAG_VALUE_SIZE)?;
+            }
+        }
+        Ok(self.store.log_inputs(run_id, datasets, models).await?)
+    }
+
+    pub async fn log_outputs(&self, run_id: &str, models: Vec<ModelOutput>) -> Result<()> {
+        Ok(self.store.log_outputs(run_id, models).await?)
+    }
+
+    pub async fn metric_history(
+        &self,
+        run_id: &str,
+        key: &str,
+        max_results: u64,
+        after: Option<HistoryCursor>,
+    ) -> Result<HistoryPage> {
+        Ok(self
+            .store
+            .get_metric_history(run_id, key, max_results, after)
+            .await?)
+    }
+
+    pub async fn search_runs(
+        &self,
+        experiment_ids: Vec<String>,
+        req: SearchRequest,
+        view: ViewType,
+    ) -> Result<Page<Run>> {
+        let max = req.max_results.unwrap_or(1000);
+        if max > MAX_RESULTS_SEARCH_RUNS {
+            return Err(invalid(format!(
+                "Invalid value {max} for parameter 'max_results' supplied. It must be at most \
+                 {MAX_RESULTS_SEARCH_RUNS}, but got value {max}"
+            )));
+        }
+        for e in &experiment_ids {
+            if e.trim().parse::<i64>().is_err() {
+                return Err(invalid(format!(
+                    "Invalid experiment ID '{e}'. Experiment ID must be a valid integer."
+                )));
+            }
+        }
+        let filter = search::parse_run_filter(&req.filter)?;
+        let order_by = req
+            .order_by
+            .iter()
+            .map(|o| search::parse_run_order_by(o))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        if max == 0 {
+            return Ok(Page {
+                items: vec![],
+                next_offset: None,
+            });
+        }
+        Ok(self
+            .store
+            .search_runs(RunSearch {
+                experiment_ids,
+                filter,
+                order_by,
+                view,
+                max_results: max,
+                offset: req.offset,
+            })
+            .await?)
+    }
+
+    // --- logged models
+
+    pub async fn create_logged_model(&self, model: NewLoggedModel) -> Result<LoggedModel> {
+        if model
+            .name
+            .chars()
+            .any(|c| matches!(c, '/' | ':' | '.' | '%' | '"' | '\''))
+        {
+            return Err(invalid(format!(
+                "Invalid model name ('{}') provided. Model name must be a non-empty string and \
+                 cannot contain the following characters: ('/', ':', '.', '%', '\"', \"'\")",
+                model.name
+            )));
+        }
+        Ok(self.store.create_logged_model(model).await?)
+    }
+
+    pub async fn get_logged_model(&self, id: &str, allow_deleted: bool) -> Result<LoggedModel> {
+        Ok(self.store.get_logged_model(id, allow_deleted).await?)
+    }
+
+    pub async fn finalize_logged_model(
+        &self,
+        id: &str,
+        status: LoggedModelStatus,
+    ) -> Result<LoggedModel> {
+        Ok(self.store.finalize_logged_model(id, status).await?)
+    }
+
+    pub async fn delete_logged_model(&self, id: &str) -> Result<()> {
+        Ok(self.store.delete_logged_model(id).await?)
+    }
+
+    pub async fn set_logged_model_tags(&self, id: &str, tags: Vec<Tag>) -> Result<()> {
+        Ok(self.store.set_logged_model_tags(id, tags).await?)
+    }
+
+    pub async fn delete_logged_model_tag(&self, id: &str, key: &str) -> Result<()> {
+        Ok(self.store.delete_logged_model_tag(id, key).await?)
+    }
+
+    pub async fn log_logged_model_params(&self, id: &str, params: Vec<Param>) -> Result<()> {
+        Ok(self.store.log_logged_model_params(id, params).await?)
+    }
+
+    pub async fn log_logged_model_metrics(
+        &self,
+        id: &str,
+        metrics: Vec<LoggedModelMetric>,
+    ) -> Result<()> {
+        Ok(self.store.log_logged_model_metrics(id, metrics).await?)
+    }
+
+    pub async fn search_logged_models(
+        &self,
+        experiment_ids: Vec<String>,
+        req: SearchRequest,
+    ) -> Result<Page<LoggedModel>> {
+        let filter = search::parse_logged_model_filter(&req.filter)?;
+        let order_by = req
+            .order_by
+            .iter()
+            .map(|o| search::parse_logged_model_order_by(o))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(self
+            .store
+            .search_logged_models(LoggedModelSearch {
+                experiment_ids,
+                filter,
+                order_by,
+                max_results: req.max_results.unwrap_or(100),
+                offset: req.offset,
+            })
+            .await?)
+    }
+}

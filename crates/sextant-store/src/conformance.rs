@@ -1,0 +1,290 @@
+//! A conformance suite every [`MetadataStore`] backend must pass.
+//!
+//! The integration tests run it against SQLite always and against PostgreSQL whenever
+//! `SEXTANT_TEST_PG_URI` names a server (`.ci/run` always starts one). Each check panics with a
+//! message naming the broken rule.
+
+use sextant_search::{parse_run_filter, parse_run_order_by};
+use sextant_types::{LifecycleStage, Metric, RunStatus, Tag, ViewType, WireF64};
+
+use crate::{ExperimentSearch, MetadataStore, NewRun, RunSearch, RunUpdate, StoreError};
+
+fn metric(key: &str, value: f64, step: i64, ts: i64) -> Metric {
+    Metric {
+        key: key.into(),
+        value: WireF64(value),
+        timestamp: ts,
+        step,
+        dataset_name: None,
+        dataset_digest: None,
+        model_id: None,
+        run_id: None,
+    }
+}
+
+async fn new_run(store: &dyn MetadataStore, exp: &str, name: &str, start: i64) -> String {
+    store
+        .create_run(NewRun {
+            experiment_id: exp.into(),
+            user_id: "tester".into(),
+            run_name: name.into(),
+            start_time: Some(start),
+            tags: vec![],
+        })
+        .await
+        .expect("create_run succeeds")
+        .info
+        .run_id
+}
+
+/// Run every check. `prefix` keeps names unique when several suites share one database.
+pub async fn run_all(store: &dyn MetadataStore, prefix: &str) {
+    default_experiment(store).await;
+    experiments(store, prefix).await;
+    runs_and_batches(store, prefix).await;
+    history_paging(store, prefix).await;
+    search(store, prefix).await;
+}
+
+pub async fn default_experiment(store: &dyn MetadataStore) {
+    let e = store.get_experiment("0").await.expect("experiment 0 exists");
+    assert_eq!(e.name, "Default");
+    assert_eq!(e.lifecycle_stage, LifecycleStage::Active);
+}
+
+pub async fn experiments(store: &dyn MetadataStore, prefix: &str) {
+    let name = format!("{prefix}-exp");
+    let id = store
+        .create_experiment(&name, "", &[Tag::new("team", "a")])
+        .await
+        .expect("create experiment");
+    let e = store.get_experiment(&id).await.expect("get experiment");
+    assert_eq!(e.name, name);
+    assert_eq!(e.tags, vec![Tag::new("team", "a")]);
+    assert!(e.artifact_location.ends_with(&format!("/{id}")));
+    match store.create_experiment(&name, "", &[]).await {
+        Err(StoreError::AlreadyExists(_)) => {}
+        other => panic!("duplicate experiment name must be AlreadyExists, got {other:?}"),
+    }
+    store
+        .rename_experiment(&id, &format!("{name}-renamed"))
+        .await
+        .expect("rename");
+    let by_name = store
+        .get_experiment_by_name(&format!("{name}-renamed"))
+        .await
+        .expect("get by new name");
+    assert_eq!(by_name.experiment_id, id);
+    store
+        .set_experiment_lifecycle(&id, LifecycleStage::Deleted)
+        .await
+        .expect("delete");
+    let deleted = store
+        .search_experiments(ExperimentSearch {
+            filter: vec![],
+            order_by: vec![],
+            view: ViewType::DeletedOnly,
+            max_results: 1000,
+            offset: 0,
+        })
+        .await
+        .expect("search deleted");
+    assert!(deleted.items.iter().any(|e| e.experiment_id == id));
+    store
+        .set_experiment_lifecycle(&id, LifecycleStage::Active)
+        .await
+        .expect("restore");
+    match store.get_experiment("987654321").await {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, "No Experiment with id=987654321 exists"),
+        other => panic!("missing experiment must be NotFound, got {other:?}"),
+    }
+}
+
+pub async fn runs_and_batches(store: &dyn MetadataStore, prefix: &str) {
+    let exp = store
+        .create_experiment(&format!("{prefix}-runs"), "", &[])
+        .await
+        .expect("create experiment");
+    let run_id = new_run(store, &exp, "r1", 1000).await;
+    store
+        .log_batch(
+            &run_id,
+            vec![
+                metric("loss", 1.0, 0, 10),
+                metric("loss", 0.5, 1, 11),
+                metric("nan", f64::NAN, 0, 10),
+                metric("inf", f64::INFINITY, 0, 10),
+            ],
+            vec![Tag::new("lr", "0.1")],
+            vec![Tag::new("team", "x")],
+        )
+        .await
+        .expect("log batch");
+    // A failing batch stores nothing.
+    let err = store
+        .log_batch(
+            &run_id,
+            vec![metric("other", 3.0, 0, 10)],
+            vec![Tag::new("lr", "0.2")],
+            vec![Tag::new("t2", "v")],
+        )
+        .await;
+    assert!(
+        matches!(err, Err(StoreError::InvalidState(ref m)) if m.contains("Changing param values is not allowed")),
+        "changing a param must fail, got {err:?}"
+    );
+    let run = store.get_run(&run_id).await.expect("get run");
+    assert!(run.data.metrics.iter().all(|m| m.key != "other"), "failed batch leaked a metric");
+    assert!(run.data.tags.iter().all(|t| t.key != "t2"), "failed batch leaked a tag");
+    let loss = run.data.metrics.iter().find(|m| m.key == "loss").expect("loss");
+    assert_eq!((loss.value.0, loss.step), (0.5, 1), "latest metric is max step");
+    let nan = run.data.metrics.iter().find(|m| m.key == "nan").expect("nan");
+    assert!(nan.value.0.is_nan());
+    let inf = run.data.metrics.iter().find(|m| m.key == "inf").expect("inf");
+    assert_eq!(inf.value.0, f64::MAX);
+    assert!(run.data.tags.contains(&Tag::new("mlflow.runName", "r1")));
+    // Same param value again is fine.
+    store
+        .log_batch(&run_id, vec![], vec![Tag::new("lr", "0.1")], vec![])
+        .await
+        .expect("re-log same param");
+    let info = store
+        .update_run(
+            &run_id,
+            RunUpdate {
+                status: Some(RunStatus::Finished),
+                end_time: Some(2000),
+                run_name: Some("renamed".into()),
+            },
+        )
+        .await
+        .expect("update run");
+    assert_eq!(info.status, RunStatus::Finished);
+    assert_eq!(info.run_name, "renamed");
+    store.delete_run_tag(&run_id, "team").await.expect("delete tag");
+    store
+        .set_run_lifecycle(&run_id, LifecycleStage::Deleted)
+        .await
+        .expect("delete run");
+    assert!(matches!(
+        store.log_batch(&run_id, vec![metric("x", 1.0, 0, 0)], vec![], vec![]).await,
+        Err(StoreError::InvalidState(_))
+    ));
+    match store.get_run("nope").await {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, "Run with id=nope not found"),
+        other => panic!("missing run must be NotFound, got {other:?}"),
+    }
+}
+
+pub async fn history_paging(store: &dyn MetadataStore, prefix: &str) {
+    let exp = store
+        .create_experiment(&format!("{prefix}-history"), "", &[])
+        .await
+        .expect("create experiment");
+    let run_id = new_run(store, &exp, "h", 1).await;
+    let n = 2_500;
+    for chunk in (0..n).collect::<Vec<i64>>().chunks(1000) {
+        let ms: Vec<Metric> = chunk
+            .iter()
+            .rev()
+            .map(|&i| {
+                #[expect(clippy::cast_precision_loss, reason = "small test values")]
+                let v = i as f64;
+                metric("m", v, i, 100)
+            })
+            .collect();
+        store.log_batch(&run_id, ms, vec![], vec![]).await.expect("log");
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .get_metric_history(&run_id, "m", 1000, cursor)
+            .await
+            .expect("history");
+        seen.extend(page.metrics.iter().map(|m| m.step));
+        match page.next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..n).collect::<Vec<_>>(), "history in step order, every point once");
+}
+
+pub async fn search(store: &dyn MetadataStore, prefix: &str) {
+    let exp = store
+        .create_experiment(&format!("{prefix}-search"), "", &[])
+        .await
+        .expect("create experiment");
+    let mut ids = Vec::new();
+    for i in 0..5_i64 {
+        let id = new_run(store, &exp, &format!("run-{i}"), 1000 + i).await;
+        #[expect(clippy::cast_precision_loss, reason = "small test values")]
+        let v = i as f64;
+        let metrics = if i == 4 { vec![] } else { vec![metric("acc", v / 10.0, 0, 1)] };
+        store
+            .log_batch(
+                &id,
+                metrics,
+                vec![Tag::new("opt", if i % 2 == 0 { "adam" } else { "sgd" })],
+                vec![],
+            )
+            .await
+            .expect("log");
+        ids.push(id);
+    }
+    let search = |filter: &str, order: &[&str], max: u64, offset: u64| RunSearch {
+        experiment_ids: vec![exp.clone()],
+        filter: parse_run_filter(filter).expect("valid filter"),
+        order_by: order
+            .iter()
+            .map(|o| parse_run_order_by(o).expect("valid order"))
+            .collect(),
+        view: ViewType::ActiveOnly,
+        max_results: max,
+        offset,
+    };
+    let names = |runs: &[sextant_types::Run]| -> Vec<String> {
+        runs.iter().map(|r| r.info.run_name.clone()).collect()
+    };
+    let all = store.search_runs(search("", &[], 100, 0)).await.expect("search");
+    assert_eq!(names(&all.items), ["run-4", "run-3", "run-2", "run-1", "run-0"]);
+    let r = store
+        .search_runs(search("metrics.acc > 0.15 and params.opt = 'adam'", &[], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(names(&r.items), ["run-2"]);
+    let r = store
+        .search_runs(search("", &["metrics.acc ASC"], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(names(&r.items), ["run-0", "run-1", "run-2", "run-3", "run-4"], "nulls last");
+    let r = store
+        .search_runs(search("", &["metrics.acc DESC"], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(names(&r.items), ["run-3", "run-2", "run-1", "run-0", "run-4"], "nulls last");
+    let p1 = store.search_runs(search("", &[], 2, 0)).await.expect("page 1");
+    assert_eq!(p1.next_offset, Some(2));
+    let p3 = store.search_runs(search("", &[], 2, 4)).await.expect("page 3");
+    assert_eq!(names(&p3.items), ["run-0"]);
+    assert_eq!(p3.next_offset, None);
+    let r = store
+        .search_runs(search("params.opt LIKE 'ad%' and attributes.run_name != 'run-0'", &[], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(names(&r.items), ["run-4", "run-2"]);
+    let r = store
+        .search_runs(search("params.opt LIKE 'AD%'", &[], 100, 0))
+        .await
+        .expect("search");
+    assert!(r.items.is_empty(), "LIKE is case-sensitive");
+    let r = store
+        .search_runs(search("params.opt ILIKE 'AD%'", &[], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(r.items.len(), 3);
+    let filter = format!("attributes.run_id IN ('{}', '{}')", ids[0], ids[1]);
+    let r = store.search_runs(search(&filter, &[], 100, 0)).await.expect("search");
+    assert_eq!(names(&r.items), ["run-1", "run-0"]);
+}

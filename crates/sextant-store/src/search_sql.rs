@@ -1,0 +1,492 @@
+//! Translation of parsed searches into SQL with bound parameters.
+//!
+//! Every condition becomes an indexed probe: `EXISTS` on the (run, key) primary keys of the
+//! params/tags/latest-metrics tables, or a comparison on a `runs` column. Order-by keys become
+//! `LEFT JOIN`s so runs missing the key still sort (last, as MLflow does).
+
+use sextant_search::{
+    CmpOp, Condition, DatasetField, ExperimentField, Literal, LoggedModelAttr, LoggedModelField,
+    RunAttr, RunField,
+};
+
+use crate::db::{Dialect, Value, placeholders};
+use crate::{ExperimentSearch, LoggedModelSearch, RunSearch};
+
+/// SQL text under construction with its parameters in text order.
+#[derive(Default)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Value>,
+}
+
+impl Sql {
+    fn push(&mut self, s: &str) {
+        self.text.push_str(s);
+    }
+    fn bind(&mut self, v: impl Into<Value>) {
+        self.params.push(v.into());
+    }
+    fn append(&mut self, other: Sql) {
+        self.text.push_str(&other.text);
+        self.params.extend(other.params);
+    }
+}
+
+fn literal_value(v: &Literal) -> Value {
+    match v {
+        Literal::Number(n) => Value::F64(*n),
+        Literal::Str(s) => Value::Text(s.clone()),
+        Literal::List(_) | Literal::Null => Value::Null,
+    }
+}
+
+/// Numeric literal for an integer column (times, ids): exact when integral.
+fn int_literal(v: &Literal) -> Value {
+    match v {
+        #[expect(clippy::cast_possible_truncation, reason = "integral check just above")]
+        Literal::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::I64(*n as i64),
+        Literal::Str(s) => s.trim().parse::<i64>().map_or_else(|_| Value::Text(s.clone()), Value::I64),
+        other => literal_value(other),
+    }
+}
+
+/// `expr OP ?` (or `IN (...)`) for a comparison on one column; binds into `sql`.
+fn compare(sql: &mut Sql, d: Dialect, expr: &str, op: CmpOp, value: Value, list: Option<&[String]>) {
+    match op {
+        CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
+            let o = match op {
+                CmpOp::Eq => "=",
+                CmpOp::Ne => "<>",
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                _ => ">=",
+            };
+            sql.push(&format!("{expr} {o} ?"));
+            sql.bind(value);
+        }
+        CmpOp::Like => {
+            sql.push(&format!("{expr} LIKE ?"));
+            sql.bind(value);
+        }
+        CmpOp::ILike => {
+            sql.push(&d.ilike(expr));
+            sql.bind(value);
+        }
+        CmpOp::In | CmpOp::NotIn => {
+            let items = list.unwrap_or(&[]);
+            if items.is_empty() {
+                // `x IN ()` matches nothing; `x NOT IN ()` everything.
+                sql.push(if op == CmpOp::In { "1 = 0" } else { "1 = 1" });
+                return;
+            }
+            let not = if op == CmpOp::NotIn { "NOT " } else { "" };
+            sql.push(&format!("{expr} {not}IN ({})", placeholders(items.len())));
+            for i in items {
+                sql.bind(i.as_str());
+            }
+        }
+        CmpOp::IsNull => sql.push(&format!("{expr} IS NULL")),
+        CmpOp::IsNotNull => sql.push(&format!("{expr} IS NOT NULL")),
+    }
+}
+
+fn list_of(v: &Literal) -> Option<&[String]> {
+    match v {
+        Literal::List(l) => Some(l),
+        _ => None,
+    }
+}
+
+/// A condition on a key/value side table (`params`, `tags`, `experiment_tags`, ...), where
+/// `owner` is the outer row's id column and `fk` the side table's column pointing at it.
+fn kv_condition(
+    sql: &mut Sql,
+    d: Dialect,
+    table: &str,
+    fk: &str,
+    owner: &str,
+    key: &str,
+    cond_op: CmpOp,
+    value: &Literal,
+) {
+    let probe = format!("SELECT 1 FROM {table} kv WHERE kv.{fk} = {owner} AND kv.key = ?");
+    match cond_op {
+        CmpOp::IsNull => {
+            sql.push(&format!("NOT EXISTS ({probe})"));
+            sql.bind(key);
+        }
+        CmpOp::IsNotNull => {
+            sql.push(&format!("EXISTS ({probe})"));
+            sql.bind(key);
+        }
+        op => {
+            sql.push(&format!("EXISTS ({probe} AND "));
+            sql.bind(key);
+            compare(sql, d, "kv.value", op, literal_value(value), list_of(value));
+            sql.push(")");
+        }
+    }
+}
+
+fn run_attr_column(a: RunAttr) -> &'static str {
+    match a {
+        RunAttr::RunId => "r.run_uuid",
+        RunAttr::RunName => "r.name",
+        RunAttr::Status => "r.status",
+        RunAttr::UserId => "r.user_id",
+        RunAttr::ArtifactUri => "r.artifact_uri",
+        RunAttr::StartTime => "r.start_time",
+        RunAttr::EndTime => "r.end_time",
+    }
+}
+
+fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
+    match &c.field {
+        RunField::Metric(key) => {
+            sql.push(
+                "EXISTS (SELECT 1 FROM latest_metrics lm WHERE lm.run_uuid = r.run_uuid \
+                 AND lm.key = ? AND ",
+            );
+            sql.bind(key.as_str());
+            if c.op == CmpOp::Ne {
+                sql.push("(lm.is_nan = 1 OR ");
+                compare(sql, d, "lm.value", c.op, literal_value(&c.value), None);
+                sql.push("))");
+            } else {
+                sql.push("lm.is_nan = 0 AND ");
+                compare(sql, d, "lm.value", c.op, literal_value(&c.value), None);
+                sql.push(")");
+            }
+        }
+        RunField::Param(key) => kv_condition(sql, d, "params", "run_uuid", "r.run_uuid", key, c.op, &c.value),
+        RunField::Tag(key) => kv_condition(sql, d, "tags", "run_uuid", "r.run_uuid", key, c.op, &c.value),
+        RunField::Attr(a) => {
+            let col = run_attr_column(*a);
+            let v = match a {
+                RunAttr::StartTime | RunAttr::EndTime => int_literal(&c.value),
+                _ => literal_value(&c.value),
+            };
+            compare(sql, d, col, c.op, v, list_of(&c.value));
+        }
+        RunField::Dataset(field) => {
+            sql.push(
+                "EXISTS (SELECT 1 FROM run_dataset_inputs di JOIN datasets ds \
+                 ON ds.dataset_uuid = di.dataset_uuid WHERE di.run_uuid = r.run_uuid AND ",
+            );
+            match field {
+                DatasetField::Name => {
+                    compare(sql, d, "ds.name", c.op, literal_value(&c.value), list_of(&c.value));
+                }
+                DatasetField::Digest => {
+                    compare(sql, d, "ds.digest", c.op, literal_value(&c.value), list_of(&c.value));
+                }
+                DatasetField::Context => {
+                    sql.push(
+                        "EXISTS (SELECT 1 FROM run_dataset_input_tags dt WHERE \
+                         dt.run_uuid = di.run_uuid AND dt.dataset_uuid = di.dataset_uuid AND \
+                         dt.key = 'mlflow.data.context' AND ",
+                    );
+                    compare(sql, d, "dt.value", c.op, literal_value(&c.value), list_of(&c.value));
+                    sql.push(")");
+                }
+            }
+            sql.push(")");
+        }
+    }
+}
+
+/// The columns every run query selects, in [`crate::sql_store`]'s row order.
+pub(crate) const RUN_COLUMNS: &str = "r.run_uuid, r.experiment_id, r.name, r.user_id, r.status, \
+     r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
+
+fn stage_in(sql: &mut Sql, col: &str, view: sextant_types::ViewType) {
+    let stages = view.stages();
+    sql.push(&format!("{col} IN ({})", placeholders(stages.len())));
+    for s in stages {
+        sql.bind(s.as_str());
+    }
+}
+
+/// SQL selecting one page (plus one row, to know whether more follow) of a run search.
+pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
+    let mut joins = Sql::default();
+    let mut order: Vec<String> = Vec::new();
+    let mut saw_start_time = false;
+    for (i, ob) in s.order_by.iter().enumerate() {
+        let dir = if ob.ascending { "ASC" } else { "DESC" };
+        match &ob.field {
+            RunField::Metric(key) => {
+                joins.push(&format!(
+                    " LEFT JOIN latest_metrics o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!(
+                    "CASE WHEN o{i}.is_nan = 1 THEN 1 WHEN o{i}.value IS NULL THEN 2 ELSE 0 END"
+                ));
+                order.push(format!("o{i}.value {dir}"));
+            }
+            RunField::Param(key) | RunField::Tag(key) => {
+                let table = if matches!(ob.field, RunField::Param(_)) {
+                    "params"
+                } else {
+                    "tags"
+                };
+                joins.push(&format!(
+                    " LEFT JOIN {table} o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+            RunField::Attr(a) => {
+                if *a == RunAttr::StartTime {
+                    saw_start_time = true;
+                }
+                let col = run_attr_column(*a);
+                order.push(format!("CASE WHEN {col} IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("{col} {dir}"));
+            }
+            RunField::Dataset(_) => {}
+        }
+    }
+    if !saw_start_time {
+        order.push("r.start_time DESC".into());
+    }
+    order.push("r.run_uuid ASC".into());
+
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {RUN_COLUMNS} FROM runs r"));
+    sql.append(joins);
+    sql.push(" WHERE ");
+    let ids: Vec<i64> = s
+        .experiment_ids
+        .iter()
+        .filter_map(|e| e.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        sql.push("1 = 0");
+    } else {
+        sql.push(&format!("r.experiment_id IN ({})", placeholders(ids.len())));
+        for id in ids {
+            sql.bind(id);
+        }
+    }
+    sql.push(" AND ");
+    stage_in(&mut sql, "r.lifecycle_stage", s.view);
+    for c in &s.filter {
+        sql.push(" AND ");
+        run_condition(&mut sql, d, c);
+    }
+    sql.push(" ORDER BY ");
+    sql.push(&order.join(", "));
+    sql.push(" LIMIT ? OFFSET ?");
+    sql.bind(i64::try_from(s.max_results + 1).unwrap_or(i64::MAX));
+    sql.bind(i64::try_from(s.offset).unwrap_or(i64::MAX));
+    sql
+}
+
+/// The columns every experiment query selects.
+pub(crate) const EXPERIMENT_COLUMNS: &str =
+    "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
+
+fn experiment_column(f: &ExperimentField, d: Dialect) -> &'static str {
+    match f {
+        ExperimentField::Name => "e.name",
+        ExperimentField::ExperimentId => match d {
+            Dialect::Sqlite => "CAST(e.experiment_id AS TEXT)",
+            Dialect::Postgres => "CAST(e.experiment_id AS TEXT)",
+        },
+        ExperimentField::CreationTime => "e.creation_time",
+        ExperimentField::LastUpdateTime => "e.last_update_time",
+        ExperimentField::Tag(_) => "",
+    }
+}
+
+pub(crate) fn experiments(d: Dialect, s: &ExperimentSearch) -> Sql {
+    let mut joins = Sql::default();
+    let mut order: Vec<String> = Vec::new();
+    let mut saw_id = false;
+    for (i, ob) in s.order_by.iter().enumerate() {
+        let dir = if ob.ascending { "ASC" } else { "DESC" };
+        match &ob.field {
+            ExperimentField::Tag(key) => {
+                joins.push(&format!(
+                    " LEFT JOIN experiment_tags o{i} ON o{i}.experiment_id = e.experiment_id AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+            ExperimentField::ExperimentId => {
+                saw_id = true;
+                order.push(format!("e.experiment_id {dir}"));
+            }
+            f => order.push(format!("{} {dir}", experiment_column(f, d))),
+        }
+    }
+    if s.order_by.is_empty() {
+        order.push("e.creation_time DESC".into());
+    }
+    if !saw_id {
+        order.push("e.experiment_id ASC".into());
+    }
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e"));
+    sql.append(joins);
+    sql.push(" WHERE ");
+    stage_in(&mut sql, "e.lifecycle_stage", s.view);
+    for c in &s.filter {
+        sql.push(" AND ");
+        match &c.field {
+            ExperimentField::Tag(key) => kv_condition(
+                &mut sql,
+                d,
+                "experiment_tags",
+                "experiment_id",
+                "e.experiment_id",
+                key,
+                c.op,
+                &c.value,
+            ),
+            f @ (ExperimentField::CreationTime | ExperimentField::LastUpdateTime) => {
+                compare(&mut sql, d, experiment_column(f, d), c.op, int_literal(&c.value), None);
+            }
+            f => {
+                let v = match &c.value {
+                    Literal::Number(n) => Value::Text(format_number(*n)),
+                    other => literal_value(other),
+                };
+                compare(&mut sql, d, experiment_column(f, d), c.op, v, list_of(&c.value));
+            }
+        }
+    }
+    sql.push(" ORDER BY ");
+    sql.push(&order.join(", "));
+    sql.push(" LIMIT ? OFFSET ?");
+    sql.bind(i64::try_from(s.max_results + 1).unwrap_or(i64::MAX));
+    sql.bind(i64::try_from(s.offset).unwrap_or(i64::MAX));
+    sql
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        format!("{n:.0}")
+    } else {
+        n.to_string()
+    }
+}
+
+fn logged_model_attr_column(a: LoggedModelAttr) -> &'static str {
+    match a {
+        LoggedModelAttr::ModelId => "lm.model_id",
+        LoggedModelAttr::Name => "lm.name",
+        LoggedModelAttr::Status => "lm.status",
+        LoggedModelAttr::ModelType => "lm.model_type",
+        LoggedModelAttr::SourceRunId => "lm.source_run_id",
+        LoggedModelAttr::CreationTimestamp => "lm.creation_timestamp_ms",
+        LoggedModelAttr::LastUpdatedTimestamp => "lm.last_updated_timestamp_ms",
+    }
+}
+
+/// The columns every logged-model query selects.
+pub(crate) const LOGGED_MODEL_COLUMNS: &str = "lm.model_id, lm.experiment_id, lm.name, \
+     lm.artifact_uri, lm.status, lm.status_message, lm.model_type, lm.source_run_id, \
+     lm.creation_timestamp_ms, lm.last_updated_timestamp_ms";
+
+pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
+    let mut joins = Sql::default();
+    let mut order: Vec<String> = Vec::new();
+    for (i, ob) in s.order_by.iter().enumerate() {
+        let dir = if ob.ascending { "ASC" } else { "DESC" };
+        match &ob.field {
+            LoggedModelField::Attr(a) => order.push(format!("{} {dir}", logged_model_attr_column(*a))),
+            LoggedModelField::Metric(key) => {
+                joins.push(&format!(
+                    " LEFT JOIN (SELECT model_id, key, MAX(value) AS value FROM logged_model_metrics \
+                     GROUP BY model_id, key) o{i} ON o{i}.model_id = lm.model_id AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+            LoggedModelField::Param(key) | LoggedModelField::Tag(key) => {
+                let table = if matches!(ob.field, LoggedModelField::Param(_)) {
+                    "logged_model_params"
+                } else {
+                    "logged_model_tags"
+                };
+                joins.push(&format!(
+                    " LEFT JOIN {table} o{i} ON o{i}.model_id = lm.model_id AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+        }
+    }
+    order.push("lm.creation_timestamp_ms DESC".into());
+    order.push("lm.model_id ASC".into());
+    let mut sql = Sql::default();
+    sql.push(&format!("SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models lm"));
+    sql.append(joins);
+    sql.push(" WHERE lm.lifecycle_stage = 'active' AND ");
+    let ids: Vec<i64> = s.experiment_ids.iter().filter_map(|e| e.parse().ok()).collect();
+    if ids.is_empty() {
+        sql.push("1 = 1");
+    } else {
+        sql.push(&format!("lm.experiment_id IN ({})", placeholders(ids.len())));
+        for id in ids {
+            sql.bind(id);
+        }
+    }
+    for c in &s.filter {
+        sql.push(" AND ");
+        match &c.field {
+            LoggedModelField::Attr(a) => {
+                let v = match a {
+                    LoggedModelAttr::CreationTimestamp | LoggedModelAttr::LastUpdatedTimestamp => {
+                        int_literal(&c.value)
+                    }
+                    _ => literal_value(&c.value),
+                };
+                compare(&mut sql, d, logged_model_attr_column(*a), c.op, v, list_of(&c.value));
+            }
+            LoggedModelField::Metric(key) => {
+                sql.push(
+                    "EXISTS (SELECT 1 FROM logged_model_metrics mm WHERE mm.model_id = lm.model_id \
+                     AND mm.key = ? AND mm.is_nan = 0 AND ",
+                );
+                sql.bind(key.as_str());
+                compare(&mut sql, d, "mm.value", c.op, literal_value(&c.value), None);
+                sql.push(")");
+            }
+            LoggedModelField::Param(key) => kv_condition(
+                &mut sql,
+                d,
+                "logged_model_params",
+                "model_id",
+                "lm.model_id",
+                key,
+                c.op,
+                &c.value,
+            ),
+            LoggedModelField::Tag(key) => kv_condition(
+                &mut sql,
+                d,
+                "logged_model_tags",
+                "model_id",
+                "lm.model_id",
+                key,
+                c.op,
+                &c.value,
+            ),
+        }
+    }
+    sql.push(" ORDER BY ");
+    sql.push(&order.join(", "));
+    sql.push(" LIMIT ? OFFSET ?");
+    sql.bind(i64::try_from(s.max_results + 1).unwrap_or(i64::MAX));
+    sql.bind(i64::try_from(s.offset).unwrap_or(i64::MAX));
+    sql
+}

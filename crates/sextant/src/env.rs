@@ -1,0 +1,21 @@
+//! Every environment variable Sextant reads, in one place (documented in `docs/configuration.md`).
+//!
+//! Precedence everywhere: command-line flag > `SEXTANT_*` variable > MLflow's own variable where
+//! we mirror a feature > built-in default.
+
+/// Log filter, in `tracing`'s `EnvFilter` syntax (e.g. `info,sextant_store=debug`).
+pub const SEXTANT_LOG: &str = "SEXTANT_LOG";
+/// `sextant server --host`.
+pub const SEXTANT_HOST: &str = "SEXTANT_HOST";
+/// `sextant server --port`.
+pub const SEXTANT_PORT: &str = "SEXTANT_PORT";
+/// `sextant server --data-dir`: where the default SQLite file and artifacts live.
+pub const SEXTANT_DATA_DIR: &str = "SEXTANT_DATA_DIR";
+/// `sextant server --backend-store-uri`.
+pub const SEXTANT_BACKEND_STORE_URI: &str = "SEXTANT_BACKEND_STORE_URI";
+/// `sextant server --artifacts-destination`.
+pub const SEXTANT_ARTIFACTS_DESTINATION: &str = "SEXTANT_ARTIFACTS_DESTINATION";
+/// MLflow's variable for the backend store, honoured when ours is unset.
+pub const MLFLOW_BACKEND_STORE_URI: &str = "MLFLOW_BACKEND_STORE_URI";
+/// MLflow's variable for the artifacts destination, honoured when ours is unset.
+pub const MLFLOW_ARTIFACTS_DESTINATION: &str = "MLFLOW_ARTIFACTS_DESTINATION";
