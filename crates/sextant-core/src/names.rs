@@ -6,16 +6,16 @@ const ADJECTIVES: &[&str] = &[
     "able", "bold", "brave", "bright", "calm", "clever", "crisp", "dapper", "eager", "fast",
     "fierce", "gentle", "glad", "grand", "happy", "honest", "jolly", "keen", "kind", "lively",
     "loud", "lucky", "merry", "mighty", "neat", "nimble", "polite", "proud", "quick", "quiet",
-    "rare", "rich", "shy", "silent", "sleek", "smart", "steady", "sunny", "swift", "tidy",
-    "vast", "warm", "wise", "witty", "zealous",
+    "rare", "rich", "shy", "silent", "sleek", "smart", "steady", "sunny", "swift", "tidy", "vast",
+    "warm", "wise", "witty", "zealous",
 ];
 
 const NOUNS: &[&str] = &[
     "ant", "bass", "bat", "bear", "bee", "bird", "boar", "carp", "cat", "colt", "crab", "crane",
     "crow", "deer", "doe", "dove", "duck", "eel", "elk", "finch", "fish", "fox", "frog", "goat",
-    "gull", "hare", "hawk", "hen", "heron", "horse", "jay", "kite", "lark", "lion", "lynx",
-    "mole", "moth", "newt", "owl", "ox", "panda", "ram", "robin", "seal", "shrew", "sloth",
-    "snail", "swan", "toad", "trout", "whale", "wolf", "wren", "yak",
+    "gull", "hare", "hawk", "hen", "heron", "horse", "jay", "kite", "lark", "lion", "lynx", "mole",
+    "moth", "newt", "owl", "ox", "panda", "ram", "robin", "seal", "shrew", "sloth", "snail",
+    "swan", "toad", "trout", "whale", "wolf", "wren", "yak",
 ];
 
 /// A fresh random run name: `adjective-noun-NNN`.

@@ -236,7 +236,10 @@ impl TrackingService {
 
     pub async fn set_tag(&self, run_id: &str, mut tag: Tag) -> Result<()> {
         v::validate_tag(&mut tag, "")?;
-        Ok(self.store.log_batch(run_id, vec![], vec![], vec![tag]).await?)
+        Ok(self
+            .store
+            .log_batch(run_id, vec![], vec![], vec![tag])
+            .await?)
     }
 
     pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {

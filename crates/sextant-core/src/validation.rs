@@ -62,7 +62,10 @@ pub fn invalid_value(path: &str, value: &str, message: Option<&str>) -> String {
             "Invalid value {} for parameter '{path}' supplied: {m}",
             json_str(value)
         ),
-        None => format!("Invalid value {} for parameter '{path}' supplied.", json_str(value)),
+        None => format!(
+            "Invalid value {} for parameter '{path}' supplied.",
+            json_str(value)
+        ),
     }
 }
 
@@ -118,7 +121,11 @@ fn valid_name_chars(name: &str) -> bool {
 /// A metric, param or tag key: MLflow's character set, no path tricks, at most 250 chars.
 pub fn validate_key(kind: &str, name: &str, path: &str) -> Result<()> {
     if !valid_name_chars(name) {
-        return Err(invalid(invalid_value(path, name, Some(bad_character_message()))));
+        return Err(invalid(invalid_value(
+            path,
+            name,
+            Some(bad_character_message()),
+        )));
     }
     if path_not_unique(name) {
         let msg = format!(
@@ -222,7 +229,10 @@ pub fn validate_experiment_name(name: &str) -> Result<()> {
         return Err(invalid(format!("Invalid experiment name: '{name}'")));
     }
     if name.chars().count() > MAX_EXPERIMENT_NAME_LENGTH {
-        return Err(invalid(exceeds_maximum_length("name", MAX_EXPERIMENT_NAME_LENGTH)));
+        return Err(invalid(exceeds_maximum_length(
+            "name",
+            MAX_EXPERIMENT_NAME_LENGTH,
+        )));
     }
     Ok(())
 }
@@ -230,10 +240,16 @@ pub fn validate_experiment_name(name: &str) -> Result<()> {
 pub fn validate_experiment_tag(t: &Tag) -> Result<()> {
     validate_key("key", &t.key, "key")?;
     if t.key.chars().count() > MAX_EXPERIMENT_TAG_KEY_LENGTH {
-        return Err(invalid(exceeds_maximum_length("key", MAX_EXPERIMENT_TAG_KEY_LENGTH)));
+        return Err(invalid(exceeds_maximum_length(
+            "key",
+            MAX_EXPERIMENT_TAG_KEY_LENGTH,
+        )));
     }
     if t.value.chars().count() > MAX_EXPERIMENT_TAG_VAL_LENGTH {
-        return Err(invalid(exceeds_maximum_length("value", MAX_EXPERIMENT_TAG_VAL_LENGTH)));
+        return Err(invalid(exceeds_maximum_length(
+            "value",
+            MAX_EXPERIMENT_TAG_VAL_LENGTH,
+        )));
     }
     Ok(())
 }
@@ -283,7 +299,10 @@ mod tests {
         assert!(validate_key("Param key", "bad!", "key").is_err());
         let long = "k".repeat(251);
         let e = validate_key("Param key", &long, "key").unwrap_err();
-        assert_eq!(e.to_string(), "'Param key' exceeds the maximum length of 250 characters");
+        assert_eq!(
+            e.to_string(),
+            "'Param key' exceeds the maximum length of 250 characters"
+        );
     }
 
     #[test]

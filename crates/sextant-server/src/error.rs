@@ -135,9 +135,9 @@ impl From<ArtifactError> for ApiError {
             ArtifactError::InvalidPath { .. } | ArtifactError::InvalidUpload { .. } => {
                 Self::invalid(e.to_string())
             }
-            e @ (ArtifactError::Config { .. } | ArtifactError::Backend { .. } | ArtifactError::Io(_)) => {
-                Self::internal(&e)
-            }
+            e @ (ArtifactError::Config { .. }
+            | ArtifactError::Backend { .. }
+            | ArtifactError::Io(_)) => Self::internal(&e),
         }
     }
 }

@@ -47,7 +47,10 @@ fn mlflow_api() -> Router<AppState> {
         .route("/experiments/update", post(experiments::update))
         .route("/experiments/delete", post(experiments::delete))
         .route("/experiments/restore", post(experiments::restore))
-        .route("/experiments/set-experiment-tag", post(experiments::set_tag))
+        .route(
+            "/experiments/set-experiment-tag",
+            post(experiments::set_tag),
+        )
         .route(
             "/experiments/delete-experiment-tag",
             post(experiments::delete_tag),
@@ -75,13 +78,22 @@ fn mlflow_api() -> Router<AppState> {
                 .patch(logged_models::finalize)
                 .delete(logged_models::delete),
         )
-        .route("/logged-models/{model_id}/tags", patch(logged_models::set_tags))
+        .route(
+            "/logged-models/{model_id}/tags",
+            patch(logged_models::set_tags),
+        )
         .route(
             "/logged-models/{model_id}/tags/{key}",
             delete(logged_models::delete_tag),
         )
-        .route("/logged-models/{model_id}/params", post(logged_models::log_params))
-        .route("/logged-models/{model_id}/metrics", post(logged_models::log_metrics))
+        .route(
+            "/logged-models/{model_id}/params",
+            post(logged_models::log_params),
+        )
+        .route(
+            "/logged-models/{model_id}/metrics",
+            post(logged_models::log_metrics),
+        )
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 

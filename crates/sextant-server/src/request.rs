@@ -116,10 +116,9 @@ impl Msg {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Array(a)) if self.from_query => Ok(a
-                .last()
-                .and_then(Value::as_str)
-                .map(str::to_owned)),
+            Some(Value::Array(a)) if self.from_query => {
+                Ok(a.last().and_then(Value::as_str).map(str::to_owned))
+            }
             Some(v) => Err(type_error(name, v)),
         }
     }

@@ -47,7 +47,10 @@ pub async fn run_all(store: &dyn MetadataStore, prefix: &str) {
 }
 
 pub async fn default_experiment(store: &dyn MetadataStore) {
-    let e = store.get_experiment("0").await.expect("experiment 0 exists");
+    let e = store
+        .get_experiment("0")
+        .await
+        .expect("experiment 0 exists");
     assert_eq!(e.name, "Default");
     assert_eq!(e.lifecycle_stage, LifecycleStage::Active);
 }
@@ -134,13 +137,38 @@ pub async fn runs_and_batches(store: &dyn MetadataStore, prefix: &str) {
         "changing a param must fail, got {err:?}"
     );
     let run = store.get_run(&run_id).await.expect("get run");
-    assert!(run.data.metrics.iter().all(|m| m.key != "other"), "failed batch leaked a metric");
-    assert!(run.data.tags.iter().all(|t| t.key != "t2"), "failed batch leaked a tag");
-    let loss = run.data.metrics.iter().find(|m| m.key == "loss").expect("loss");
-    assert_eq!((loss.value.0, loss.step), (0.5, 1), "latest metric is max step");
-    let nan = run.data.metrics.iter().find(|m| m.key == "nan").expect("nan");
+    assert!(
+        run.data.metrics.iter().all(|m| m.key != "other"),
+        "failed batch leaked a metric"
+    );
+    assert!(
+        run.data.tags.iter().all(|t| t.key != "t2"),
+        "failed batch leaked a tag"
+    );
+    let loss = run
+        .data
+        .metrics
+        .iter()
+        .find(|m| m.key == "loss")
+        .expect("loss");
+    assert_eq!(
+        (loss.value.0, loss.step),
+        (0.5, 1),
+        "latest metric is max step"
+    );
+    let nan = run
+        .data
+        .metrics
+        .iter()
+        .find(|m| m.key == "nan")
+        .expect("nan");
     assert!(nan.value.0.is_nan());
-    let inf = run.data.metrics.iter().find(|m| m.key == "inf").expect("inf");
+    let inf = run
+        .data
+        .metrics
+        .iter()
+        .find(|m| m.key == "inf")
+        .expect("inf");
     assert_eq!(inf.value.0, f64::MAX);
     assert!(run.data.tags.contains(&Tag::new("mlflow.runName", "r1")));
     // Same param value again is fine.
@@ -161,13 +189,18 @@ pub async fn runs_and_batches(store: &dyn MetadataStore, prefix: &str) {
         .expect("update run");
     assert_eq!(info.status, RunStatus::Finished);
     assert_eq!(info.run_name, "renamed");
-    store.delete_run_tag(&run_id, "team").await.expect("delete tag");
+    store
+        .delete_run_tag(&run_id, "team")
+        .await
+        .expect("delete tag");
     store
         .set_run_lifecycle(&run_id, LifecycleStage::Deleted)
         .await
         .expect("delete run");
     assert!(matches!(
-        store.log_batch(&run_id, vec![metric("x", 1.0, 0, 0)], vec![], vec![]).await,
+        store
+            .log_batch(&run_id, vec![metric("x", 1.0, 0, 0)], vec![], vec![])
+            .await,
         Err(StoreError::InvalidState(_))
     ));
     match store.get_run("nope").await {
@@ -193,7 +226,10 @@ pub async fn history_paging(store: &dyn MetadataStore, prefix: &str) {
                 metric("m", v, i, 100)
             })
             .collect();
-        store.log_batch(&run_id, ms, vec![], vec![]).await.expect("log");
+        store
+            .log_batch(&run_id, ms, vec![], vec![])
+            .await
+            .expect("log");
     }
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -208,7 +244,11 @@ pub async fn history_paging(store: &dyn MetadataStore, prefix: &str) {
             None => break,
         }
     }
-    assert_eq!(seen, (0..n).collect::<Vec<_>>(), "history in step order, every point once");
+    assert_eq!(
+        seen,
+        (0..n).collect::<Vec<_>>(),
+        "history in step order, every point once"
+    );
 }
 
 pub async fn search(store: &dyn MetadataStore, prefix: &str) {
@@ -221,7 +261,11 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
         let id = new_run(store, &exp, &format!("run-{i}"), 1000 + i).await;
         #[expect(clippy::cast_precision_loss, reason = "small test values")]
         let v = i as f64;
-        let metrics = if i == 4 { vec![] } else { vec![metric("acc", v / 10.0, 0, 1)] };
+        let metrics = if i == 4 {
+            vec![]
+        } else {
+            vec![metric("acc", v / 10.0, 0, 1)]
+        };
         store
             .log_batch(
                 &id,
@@ -247,10 +291,21 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
     let names = |runs: &[sextant_types::Run]| -> Vec<String> {
         runs.iter().map(|r| r.info.run_name.clone()).collect()
     };
-    let all = store.search_runs(search("", &[], 100, 0)).await.expect("search");
-    assert_eq!(names(&all.items), ["run-4", "run-3", "run-2", "run-1", "run-0"]);
+    let all = store
+        .search_runs(search("", &[], 100, 0))
+        .await
+        .expect("search");
+    assert_eq!(
+        names(&all.items),
+        ["run-4", "run-3", "run-2", "run-1", "run-0"]
+    );
     let r = store
-        .search_runs(search("metrics.acc > 0.15 and params.opt = 'adam'", &[], 100, 0))
+        .search_runs(search(
+            "metrics.acc > 0.15 and params.opt = 'adam'",
+            &[],
+            100,
+            0,
+        ))
         .await
         .expect("search");
     assert_eq!(names(&r.items), ["run-2"]);
@@ -258,19 +313,38 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
         .search_runs(search("", &["metrics.acc ASC"], 100, 0))
         .await
         .expect("search");
-    assert_eq!(names(&r.items), ["run-0", "run-1", "run-2", "run-3", "run-4"], "nulls last");
+    assert_eq!(
+        names(&r.items),
+        ["run-0", "run-1", "run-2", "run-3", "run-4"],
+        "nulls last"
+    );
     let r = store
         .search_runs(search("", &["metrics.acc DESC"], 100, 0))
         .await
         .expect("search");
-    assert_eq!(names(&r.items), ["run-3", "run-2", "run-1", "run-0", "run-4"], "nulls last");
-    let p1 = store.search_runs(search("", &[], 2, 0)).await.expect("page 1");
+    assert_eq!(
+        names(&r.items),
+        ["run-3", "run-2", "run-1", "run-0", "run-4"],
+        "nulls last"
+    );
+    let p1 = store
+        .search_runs(search("", &[], 2, 0))
+        .await
+        .expect("page 1");
     assert_eq!(p1.next_offset, Some(2));
-    let p3 = store.search_runs(search("", &[], 2, 4)).await.expect("page 3");
+    let p3 = store
+        .search_runs(search("", &[], 2, 4))
+        .await
+        .expect("page 3");
     assert_eq!(names(&p3.items), ["run-0"]);
     assert_eq!(p3.next_offset, None);
     let r = store
-        .search_runs(search("params.opt LIKE 'ad%' and attributes.run_name != 'run-0'", &[], 100, 0))
+        .search_runs(search(
+            "params.opt LIKE 'ad%' and attributes.run_name != 'run-0'",
+            &[],
+            100,
+            0,
+        ))
         .await
         .expect("search");
     assert_eq!(names(&r.items), ["run-4", "run-2"]);
@@ -285,6 +359,9 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
         .expect("search");
     assert_eq!(r.items.len(), 3);
     let filter = format!("attributes.run_id IN ('{}', '{}')", ids[0], ids[1]);
-    let r = store.search_runs(search(&filter, &[], 100, 0)).await.expect("search");
+    let r = store
+        .search_runs(search(&filter, &[], 100, 0))
+        .await
+        .expect("search");
     assert_eq!(names(&r.items), ["run-1", "run-0"]);
 }

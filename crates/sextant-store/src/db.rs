@@ -97,7 +97,10 @@ impl Row {
     pub fn f64(&self, i: usize) -> Result<f64, StoreError> {
         match self.at(i)? {
             Value::F64(v) => Ok(*v),
-            #[expect(clippy::cast_precision_loss, reason = "a REAL column holding an integer")]
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "a REAL column holding an integer"
+            )]
             Value::I64(v) => Ok(*v as f64),
             other => Err(StoreError::Internal(format!(
                 "column {i}: {other:?} is not a number"
@@ -140,10 +143,15 @@ pub trait Tx {
 pub trait Db: Send + Sync + 'static {
     fn dialect(&self) -> Dialect;
     /// Run `f` on a read connection (a consistent snapshot where the engine gives one).
-    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>) -> Result<T, StoreError>;
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
     /// Run `f` in a write transaction: committed if it returns `Ok`, rolled back otherwise.
-    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>)
-    -> Result<T, StoreError>;
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError>;
     /// A short description for logs (never includes a password).
     fn describe(&self) -> String;
 }

@@ -16,8 +16,8 @@ pub mod db;
 mod migrations;
 pub mod postgres;
 mod search_sql;
-pub mod sqlite;
 mod sql_store;
+pub mod sqlite;
 
 use std::sync::Arc;
 

@@ -52,7 +52,10 @@ pub fn migrate(db: &impl Db) -> Result<()> {
     // PostgreSQL: serialise concurrent starters on the same database.
     let current = db.write(|tx| {
         if tx.dialect() == Dialect::Postgres {
-            tx.exec("LOCK TABLE sextant_schema_migrations IN EXCLUSIVE MODE", &[])?;
+            tx.exec(
+                "LOCK TABLE sextant_schema_migrations IN EXCLUSIVE MODE",
+                &[],
+            )?;
         }
         let row = tx.query_opt(
             "SELECT COALESCE(MAX(version), 0) FROM sextant_schema_migrations",
@@ -100,8 +103,9 @@ mod tests {
 
     #[test]
     fn statements_split_and_skip_comments() {
-        let s: Vec<_> = statements("-- c\nCREATE TABLE a (x INT);\n\n-- d\nCREATE INDEX i ON a (x);\n")
-            .collect();
+        let s: Vec<_> =
+            statements("-- c\nCREATE TABLE a (x INT);\n\n-- d\nCREATE INDEX i ON a (x);\n")
+                .collect();
         assert_eq!(s, vec!["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
     }
 

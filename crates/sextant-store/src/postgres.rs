@@ -20,7 +20,10 @@ impl ToSql for Value {
             Value::I64(v) => match *ty {
                 Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
                 Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
-                #[expect(clippy::cast_precision_loss, reason = "integer bound to a float column")]
+                #[expect(
+                    clippy::cast_precision_loss,
+                    reason = "integer bound to a float column"
+                )]
                 Type::FLOAT8 => (*v as f64).to_sql(ty, out),
                 Type::TEXT | Type::VARCHAR => v.to_string().to_sql(ty, out),
                 Type::BOOL => (*v != 0).to_sql(ty, out),
@@ -125,7 +128,9 @@ fn read_value(row: &postgres::Row, i: usize) -> Result<Value, StoreError> {
         Type::FLOAT4 => row
             .try_get::<_, Option<f32>>(i)
             .map(|v| v.map(|x| Value::F64(f64::from(x)))),
-        _ => row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text)),
+        _ => row
+            .try_get::<_, Option<String>>(i)
+            .map(|v| v.map(Value::Text)),
     };
     Ok(v.map_err(pg_err)?.unwrap_or(Value::Null))
 }

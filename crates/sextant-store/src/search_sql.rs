@@ -45,13 +45,23 @@ fn int_literal(v: &Literal) -> Value {
     match v {
         #[expect(clippy::cast_possible_truncation, reason = "integral check just above")]
         Literal::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::I64(*n as i64),
-        Literal::Str(s) => s.trim().parse::<i64>().map_or_else(|_| Value::Text(s.clone()), Value::I64),
+        Literal::Str(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_or_else(|_| Value::Text(s.clone()), Value::I64),
         other => literal_value(other),
     }
 }
 
 /// `expr OP ?` (or `IN (...)`) for a comparison on one column; binds into `sql`.
-fn compare(sql: &mut Sql, d: Dialect, expr: &str, op: CmpOp, value: Value, list: Option<&[String]>) {
+fn compare(
+    sql: &mut Sql,
+    d: Dialect,
+    expr: &str,
+    op: CmpOp,
+    value: Value,
+    list: Option<&[String]>,
+) {
     match op {
         CmpOp::Eq | CmpOp::Ne | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
             let o = match op {
@@ -98,18 +108,50 @@ fn list_of(v: &Literal) -> Option<&[String]> {
     }
 }
 
-/// A condition on a key/value side table (`params`, `tags`, `experiment_tags`, ...), where
-/// `owner` is the outer row's id column and `fk` the side table's column pointing at it.
+/// A key/value side table (`params`, `tags`, `experiment_tags`, ...): `fk` is its column that
+/// points at `owner`, the outer row's id column.
+struct KvTable {
+    table: &'static str,
+    fk: &'static str,
+    owner: &'static str,
+}
+
+const RUN_PARAMS: KvTable = KvTable {
+    table: "params",
+    fk: "run_uuid",
+    owner: "r.run_uuid",
+};
+const RUN_TAGS: KvTable = KvTable {
+    table: "tags",
+    fk: "run_uuid",
+    owner: "r.run_uuid",
+};
+const EXPERIMENT_TAGS: KvTable = KvTable {
+    table: "experiment_tags",
+    fk: "experiment_id",
+    owner: "e.experiment_id",
+};
+const MODEL_PARAMS: KvTable = KvTable {
+    table: "logged_model_params",
+    fk: "model_id",
+    owner: "lm.model_id",
+};
+const MODEL_TAGS: KvTable = KvTable {
+    table: "logged_model_tags",
+    fk: "model_id",
+    owner: "lm.model_id",
+};
+
+/// A condition on a key/value side table.
 fn kv_condition(
     sql: &mut Sql,
     d: Dialect,
-    table: &str,
-    fk: &str,
-    owner: &str,
+    t: &KvTable,
     key: &str,
     cond_op: CmpOp,
     value: &Literal,
 ) {
+    let KvTable { table, fk, owner } = t;
     let probe = format!("SELECT 1 FROM {table} kv WHERE kv.{fk} = {owner} AND kv.key = ?");
     match cond_op {
         CmpOp::IsNull => {
@@ -159,8 +201,8 @@ fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
                 sql.push(")");
             }
         }
-        RunField::Param(key) => kv_condition(sql, d, "params", "run_uuid", "r.run_uuid", key, c.op, &c.value),
-        RunField::Tag(key) => kv_condition(sql, d, "tags", "run_uuid", "r.run_uuid", key, c.op, &c.value),
+        RunField::Param(key) => kv_condition(sql, d, &RUN_PARAMS, key, c.op, &c.value),
+        RunField::Tag(key) => kv_condition(sql, d, &RUN_TAGS, key, c.op, &c.value),
         RunField::Attr(a) => {
             let col = run_attr_column(*a);
             let v = match a {
@@ -176,10 +218,24 @@ fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
             );
             match field {
                 DatasetField::Name => {
-                    compare(sql, d, "ds.name", c.op, literal_value(&c.value), list_of(&c.value));
+                    compare(
+                        sql,
+                        d,
+                        "ds.name",
+                        c.op,
+                        literal_value(&c.value),
+                        list_of(&c.value),
+                    );
                 }
                 DatasetField::Digest => {
-                    compare(sql, d, "ds.digest", c.op, literal_value(&c.value), list_of(&c.value));
+                    compare(
+                        sql,
+                        d,
+                        "ds.digest",
+                        c.op,
+                        literal_value(&c.value),
+                        list_of(&c.value),
+                    );
                 }
                 DatasetField::Context => {
                     sql.push(
@@ -187,7 +243,14 @@ fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
                          dt.run_uuid = di.run_uuid AND dt.dataset_uuid = di.dataset_uuid AND \
                          dt.key = 'mlflow.data.context' AND ",
                     );
-                    compare(sql, d, "dt.value", c.op, literal_value(&c.value), list_of(&c.value));
+                    compare(
+                        sql,
+                        d,
+                        "dt.value",
+                        c.op,
+                        literal_value(&c.value),
+                        list_of(&c.value),
+                    );
                     sql.push(")");
                 }
             }
@@ -287,8 +350,7 @@ pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
 }
 
 /// The columns every experiment query selects.
-pub(crate) const EXPERIMENT_COLUMNS: &str =
-    "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
+pub(crate) const EXPERIMENT_COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, e.last_update_time";
 
 fn experiment_column(f: &ExperimentField, d: Dialect) -> &'static str {
     match f {
@@ -339,25 +401,32 @@ pub(crate) fn experiments(d: Dialect, s: &ExperimentSearch) -> Sql {
     for c in &s.filter {
         sql.push(" AND ");
         match &c.field {
-            ExperimentField::Tag(key) => kv_condition(
-                &mut sql,
-                d,
-                "experiment_tags",
-                "experiment_id",
-                "e.experiment_id",
-                key,
-                c.op,
-                &c.value,
-            ),
+            ExperimentField::Tag(key) => {
+                kv_condition(&mut sql, d, &EXPERIMENT_TAGS, key, c.op, &c.value)
+            }
             f @ (ExperimentField::CreationTime | ExperimentField::LastUpdateTime) => {
-                compare(&mut sql, d, experiment_column(f, d), c.op, int_literal(&c.value), None);
+                compare(
+                    &mut sql,
+                    d,
+                    experiment_column(f, d),
+                    c.op,
+                    int_literal(&c.value),
+                    None,
+                );
             }
             f => {
                 let v = match &c.value {
                     Literal::Number(n) => Value::Text(format_number(*n)),
                     other => literal_value(other),
                 };
-                compare(&mut sql, d, experiment_column(f, d), c.op, v, list_of(&c.value));
+                compare(
+                    &mut sql,
+                    d,
+                    experiment_column(f, d),
+                    c.op,
+                    v,
+                    list_of(&c.value),
+                );
             }
         }
     }
@@ -400,7 +469,9 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
     for (i, ob) in s.order_by.iter().enumerate() {
         let dir = if ob.ascending { "ASC" } else { "DESC" };
         match &ob.field {
-            LoggedModelField::Attr(a) => order.push(format!("{} {dir}", logged_model_attr_column(*a))),
+            LoggedModelField::Attr(a) => {
+                order.push(format!("{} {dir}", logged_model_attr_column(*a)))
+            }
             LoggedModelField::Metric(key) => {
                 joins.push(&format!(
                     " LEFT JOIN (SELECT model_id, key, MAX(value) AS value FROM logged_model_metrics \
@@ -428,14 +499,23 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
     order.push("lm.creation_timestamp_ms DESC".into());
     order.push("lm.model_id ASC".into());
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models lm"));
+    sql.push(&format!(
+        "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models lm"
+    ));
     sql.append(joins);
     sql.push(" WHERE lm.lifecycle_stage = 'active' AND ");
-    let ids: Vec<i64> = s.experiment_ids.iter().filter_map(|e| e.parse().ok()).collect();
+    let ids: Vec<i64> = s
+        .experiment_ids
+        .iter()
+        .filter_map(|e| e.parse().ok())
+        .collect();
     if ids.is_empty() {
         sql.push("1 = 1");
     } else {
-        sql.push(&format!("lm.experiment_id IN ({})", placeholders(ids.len())));
+        sql.push(&format!(
+            "lm.experiment_id IN ({})",
+            placeholders(ids.len())
+        ));
         for id in ids {
             sql.bind(id);
         }
@@ -450,7 +530,14 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
                     }
                     _ => literal_value(&c.value),
                 };
-                compare(&mut sql, d, logged_model_attr_column(*a), c.op, v, list_of(&c.value));
+                compare(
+                    &mut sql,
+                    d,
+                    logged_model_attr_column(*a),
+                    c.op,
+                    v,
+                    list_of(&c.value),
+                );
             }
             LoggedModelField::Metric(key) => {
                 sql.push(
@@ -461,26 +548,12 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
                 compare(&mut sql, d, "mm.value", c.op, literal_value(&c.value), None);
                 sql.push(")");
             }
-            LoggedModelField::Param(key) => kv_condition(
-                &mut sql,
-                d,
-                "logged_model_params",
-                "model_id",
-                "lm.model_id",
-                key,
-                c.op,
-                &c.value,
-            ),
-            LoggedModelField::Tag(key) => kv_condition(
-                &mut sql,
-                d,
-                "logged_model_tags",
-                "model_id",
-                "lm.model_id",
-                key,
-                c.op,
-                &c.value,
-            ),
+            LoggedModelField::Param(key) => {
+                kv_condition(&mut sql, d, &MODEL_PARAMS, key, c.op, &c.value)
+            }
+            LoggedModelField::Tag(key) => {
+                kv_condition(&mut sql, d, &MODEL_TAGS, key, c.op, &c.value)
+            }
         }
     }
     sql.push(" ORDER BY ");

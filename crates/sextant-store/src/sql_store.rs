@@ -9,7 +9,7 @@ use sextant_types::{
     Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus, Tag, WireF64, now_millis,
 };
 
-use crate::db::{Db, Dialect, Row, Tx, Value, placeholders};
+use crate::db::{Db, Row, Tx, Value, placeholders};
 use crate::search_sql::{self, EXPERIMENT_COLUMNS, LOGGED_MODEL_COLUMNS, RUN_COLUMNS};
 use crate::{
     ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
@@ -250,9 +250,7 @@ fn load_runs(tx: &mut dyn Tx, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
         )? {
             let run_id = r.str(0)?;
             if let Some(&i) = index.get(&run_id) {
-                let tags = input_tags
-                    .remove(&(run_id, r.str(1)?))
-                    .unwrap_or_default();
+                let tags = input_tags.remove(&(run_id, r.str(1)?)).unwrap_or_default();
                 runs[i].inputs.dataset_inputs.push(DatasetInput {
                     tags,
                     dataset: Dataset {
@@ -310,7 +308,11 @@ fn set_run_tags_tx(tx: &mut dyn Tx, run_id: &str, tags: &[Tag]) -> Result<()> {
         tx.exec(
             "INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) \
              ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value",
-            &[run_id.into(), t.key.as_str().into(), t.value.as_str().into()],
+            &[
+                run_id.into(),
+                t.key.as_str().into(),
+                t.value.as_str().into(),
+            ],
         )?;
         if t.key == RUN_NAME_TAG {
             tx.exec(
@@ -551,7 +553,11 @@ impl<D: Db> SqlStore<D> {
                     "INSERT INTO experiments (experiment_id, name, artifact_location, \
                      lifecycle_stage, creation_time, last_update_time) \
                      VALUES (0, 'Default', ?, 'active', ?, ?)",
-                    &[join_uri(&root, "0").into(), Value::I64(now), Value::I64(now)],
+                    &[
+                        join_uri(&root, "0").into(),
+                        Value::I64(now),
+                        Value::I64(now),
+                    ],
                 )?;
             }
             Ok(())
@@ -722,7 +728,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
             }
             tx.exec(
                 "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?",
-                &[new_name.as_str().into(), Value::I64(now_millis()), Value::I64(id)],
+                &[
+                    new_name.as_str().into(),
+                    Value::I64(now_millis()),
+                    Value::I64(id),
+                ],
             )?;
             Ok(())
         })
@@ -775,7 +785,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
             tx.exec(
                 "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) \
                  ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value",
-                &[Value::I64(id), tag.key.as_str().into(), tag.value.as_str().into()],
+                &[
+                    Value::I64(id),
+                    tag.key.as_str().into(),
+                    tag.value.as_str().into(),
+                ],
             )?;
             touch_experiment(tx, id)
         })
@@ -869,7 +883,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
             let deleted_time = (stage == LifecycleStage::Deleted).then_some(now_millis());
             tx.exec(
                 "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?",
-                &[stage.as_str().into(), deleted_time.into(), run_id.as_str().into()],
+                &[
+                    stage.as_str().into(),
+                    deleted_time.into(),
+                    run_id.as_str().into(),
+                ],
             )?;
             Ok(())
         })
@@ -993,7 +1011,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 tx.exec(
                     "INSERT INTO run_model_outputs (run_uuid, model_id, step) VALUES (?, ?, ?) \
                      ON CONFLICT (run_uuid, model_id) DO UPDATE SET step = excluded.step",
-                    &[run_id.as_str().into(), m.model_id.as_str().into(), Value::I64(m.step)],
+                    &[
+                        run_id.as_str().into(),
+                        m.model_id.as_str().into(),
+                        Value::I64(m.step),
+                    ],
                 )?;
             }
             Ok(())
@@ -1018,7 +1040,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
             let rows = match &after {
                 None => tx.query(
                     &format!("{cols} ORDER BY step, timestamp, value, is_nan LIMIT ?"),
-                    &[run_id.as_str().into(), key.as_str().into(), Value::I64(limit)],
+                    &[
+                        run_id.as_str().into(),
+                        key.as_str().into(),
+                        Value::I64(limit),
+                    ],
                 )?,
                 Some(c) => tx.query(
                     &format!(
@@ -1093,8 +1119,10 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 run_info_tx(tx, run_id)?;
             }
             let model_id = format!("m-{}", uuid::Uuid::new_v4().simple());
-            let artifact_uri =
-                join_uri(&exp.artifact_location, &format!("models/{model_id}/artifacts"));
+            let artifact_uri = join_uri(
+                &exp.artifact_location,
+                &format!("models/{model_id}/artifacts"),
+            );
             let now = now_millis();
             tx.exec(
                 "INSERT INTO logged_models (model_id, experiment_id, name, artifact_uri, status, \
@@ -1116,14 +1144,22 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 tx.exec(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) \
                      ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                    &[model_id.as_str().into(), t.key.as_str().into(), t.value.as_str().into()],
+                    &[
+                        model_id.as_str().into(),
+                        t.key.as_str().into(),
+                        t.value.as_str().into(),
+                    ],
                 )?;
             }
             for p in &model.params {
                 tx.exec(
                     "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) \
                      ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                    &[model_id.as_str().into(), p.key.as_str().into(), p.value.as_str().into()],
+                    &[
+                        model_id.as_str().into(),
+                        p.key.as_str().into(),
+                        p.value.as_str().into(),
+                    ],
                 )?;
             }
             logged_model_tx(tx, &model_id, false)
@@ -1175,7 +1211,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 tx.exec(
                     "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) \
                      ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                    &[model_id.as_str().into(), t.key.as_str().into(), t.value.as_str().into()],
+                    &[
+                        model_id.as_str().into(),
+                        t.key.as_str().into(),
+                        t.value.as_str().into(),
+                    ],
                 )?;
             }
             Ok(())
@@ -1210,7 +1250,11 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 tx.exec(
                     "INSERT INTO logged_model_params (model_id, key, value) VALUES (?, ?, ?) \
                      ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value",
-                    &[model_id.as_str().into(), p.key.as_str().into(), p.value.as_str().into()],
+                    &[
+                        model_id.as_str().into(),
+                        p.key.as_str().into(),
+                        p.value.as_str().into(),
+                    ],
                 )?;
             }
             Ok(())
@@ -1284,7 +1328,10 @@ mod tests {
     #[test]
     fn uris_join_with_one_slash() {
         assert_eq!(join_uri("mlflow-artifacts:/", "5"), "mlflow-artifacts:/5");
-        assert_eq!(join_uri("mlflow-artifacts:/5", "r/artifacts"), "mlflow-artifacts:/5/r/artifacts");
+        assert_eq!(
+            join_uri("mlflow-artifacts:/5", "r/artifacts"),
+            "mlflow-artifacts:/5/r/artifacts"
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection, StoreError> {
         target: path.display().to_string(),
         message: e.to_string(),
     })?;
-    conn.busy_timeout(Duration::from_secs(30)).map_err(sql_err)?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(sql_err)?;
     conn.set_prepared_statement_cache_capacity(256);
     let pragmas = if write {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \

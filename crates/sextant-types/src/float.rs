@@ -44,12 +44,18 @@ impl Visitor<'_> for WireF64Visitor {
         Ok(WireF64(v))
     }
 
-    #[expect(clippy::cast_precision_loss, reason = "JSON numbers are doubles on the wire")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "JSON numbers are doubles on the wire"
+    )]
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<WireF64, E> {
         Ok(WireF64(v as f64))
     }
 
-    #[expect(clippy::cast_precision_loss, reason = "JSON numbers are doubles on the wire")]
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "JSON numbers are doubles on the wire"
+    )]
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<WireF64, E> {
         Ok(WireF64(v as f64))
     }

@@ -58,7 +58,10 @@ pub async fn download(State(s): State<AppState>, Path(path): Path<String>) -> Ap
     let d = s.artifacts.get(&path).await?;
     let mut resp = Body::from_stream(d.body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type(&path)),
+    );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(d.size));
     Ok(resp)
 }
@@ -149,7 +152,9 @@ pub async fn mpu_create(
             })
         })
         .collect();
-    Ok(axum::Json(json!({ "upload_id": upload_id, "credentials": credentials })))
+    Ok(axum::Json(
+        json!({ "upload_id": upload_id, "credentials": credentials }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,7 +240,10 @@ pub async fn list_run_artifacts(State(s): State<AppState>, m: Msg) -> JsonResult
     };
     let files = s.artifacts.list(&dir).await?;
     let mut obj = serde_json::Map::new();
-    obj.insert("root_uri".into(), Value::String(run.info.artifact_uri.clone()));
+    obj.insert(
+        "root_uri".into(),
+        Value::String(run.info.artifact_uri.clone()),
+    );
     if !files.is_empty() {
         obj.insert("files".into(), Value::Array(files_json(&files, rel)));
     }
@@ -248,8 +256,14 @@ mod tests {
 
     #[test]
     fn artifact_uris_map_to_store_paths() {
-        assert_eq!(store_path_of("mlflow-artifacts:/5/abc/artifacts").as_deref(), Some("5/abc/artifacts"));
-        assert_eq!(store_path_of("mlflow-artifacts://host:5000/5/x").as_deref(), Some("5/x"));
+        assert_eq!(
+            store_path_of("mlflow-artifacts:/5/abc/artifacts").as_deref(),
+            Some("5/abc/artifacts")
+        );
+        assert_eq!(
+            store_path_of("mlflow-artifacts://host:5000/5/x").as_deref(),
+            Some("5/x")
+        );
         assert_eq!(store_path_of("s3://b/x"), None);
     }
 

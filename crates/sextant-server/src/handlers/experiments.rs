@@ -28,14 +28,18 @@ pub async fn get(State(s): State<AppState>, m: Msg) -> JsonResult {
 
 pub async fn get_by_name(State(s): State<AppState>, m: Msg) -> JsonResult {
     let name = m.str("experiment_name")?;
-    wrap("experiment", &s.tracking.get_experiment_by_name(&name).await?)
+    wrap(
+        "experiment",
+        &s.tracking.get_experiment_by_name(&name).await?,
+    )
 }
 
 pub fn view_type(m: &Msg, field: &str) -> Result<ViewType, ApiError> {
     match m.opt_str(field)? {
         None => Ok(ViewType::ActiveOnly),
-        Some(v) => ViewType::parse(&v)
-            .ok_or_else(|| ApiError::invalid(format!("Invalid value '{v}' for parameter '{field}'"))),
+        Some(v) => ViewType::parse(&v).ok_or_else(|| {
+            ApiError::invalid(format!("Invalid value '{v}' for parameter '{field}'"))
+        }),
     }
 }
 
@@ -62,12 +66,16 @@ pub async fn update(State(s): State<AppState>, m: Msg) -> JsonResult {
 }
 
 pub async fn delete(State(s): State<AppState>, m: Msg) -> JsonResult {
-    s.tracking.delete_experiment(&m.str("experiment_id")?).await?;
+    s.tracking
+        .delete_experiment(&m.str("experiment_id")?)
+        .await?;
     empty()
 }
 
 pub async fn restore(State(s): State<AppState>, m: Msg) -> JsonResult {
-    s.tracking.restore_experiment(&m.str("experiment_id")?).await?;
+    s.tracking
+        .restore_experiment(&m.str("experiment_id")?)
+        .await?;
     empty()
 }
 
@@ -80,6 +88,8 @@ pub async fn set_tag(State(s): State<AppState>, m: Msg) -> JsonResult {
 
 pub async fn delete_tag(State(s): State<AppState>, m: Msg) -> JsonResult {
     let id = m.str("experiment_id")?;
-    s.tracking.delete_experiment_tag(&id, &m.str("key")?).await?;
+    s.tracking
+        .delete_experiment_tag(&id, &m.str("key")?)
+        .await?;
     empty()
 }

@@ -17,7 +17,10 @@ pub async fn create(State(s): State<AppState>, m: Msg) -> JsonResult {
         .tracking
         .create_logged_model(NewLoggedModel {
             experiment_id: m.str("experiment_id")?,
-            name: m.opt_str("name")?.filter(|n| !n.is_empty()).unwrap_or_else(|| "model".into()),
+            name: m
+                .opt_str("name")?
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "model".into()),
             model_type: m.opt_str("model_type")?.unwrap_or_default(),
             source_run_id: m.opt_str("source_run_id")?.filter(|r| !r.is_empty()),
             params: tags(&m, "params")?,
@@ -29,14 +32,21 @@ pub async fn create(State(s): State<AppState>, m: Msg) -> JsonResult {
 
 pub async fn get(State(s): State<AppState>, Path(id): Path<String>, m: Msg) -> JsonResult {
     let allow_deleted = m.opt_bool("allow_deleted")?.unwrap_or(false);
-    wrap("model", &s.tracking.get_logged_model(&id, allow_deleted).await?)
+    wrap(
+        "model",
+        &s.tracking.get_logged_model(&id, allow_deleted).await?,
+    )
 }
 
 pub async fn finalize(State(s): State<AppState>, Path(id): Path<String>, m: Msg) -> JsonResult {
     let status = m.str("status")?;
-    let status = LoggedModelStatus::parse(&status)
-        .ok_or_else(|| ApiError::invalid(format!("Invalid value '{status}' for parameter 'status'")))?;
-    wrap("model", &s.tracking.finalize_logged_model(&id, status).await?)
+    let status = LoggedModelStatus::parse(&status).ok_or_else(|| {
+        ApiError::invalid(format!("Invalid value '{status}' for parameter 'status'"))
+    })?;
+    wrap(
+        "model",
+        &s.tracking.finalize_logged_model(&id, status).await?,
+    )
 }
 
 pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> JsonResult {
@@ -45,7 +55,9 @@ pub async fn delete(State(s): State<AppState>, Path(id): Path<String>) -> JsonRe
 }
 
 pub async fn set_tags(State(s): State<AppState>, Path(id): Path<String>, m: Msg) -> JsonResult {
-    s.tracking.set_logged_model_tags(&id, tags(&m, "tags")?).await?;
+    s.tracking
+        .set_logged_model_tags(&id, tags(&m, "tags")?)
+        .await?;
     empty()
 }
 
@@ -115,7 +127,13 @@ pub async fn search(State(s): State<AppState>, m: Msg) -> JsonResult {
     let order_by = m
         .list::<OrderByIn>("order_by")?
         .into_iter()
-        .map(|o| format!("{} {}", o.field_name, if o.ascending { "ASC" } else { "DESC" }))
+        .map(|o| {
+            format!(
+                "{} {}",
+                o.field_name,
+                if o.ascending { "ASC" } else { "DESC" }
+            )
+        })
         .collect();
     let req = SearchRequest {
         filter: m.opt_str("filter")?.unwrap_or_default(),

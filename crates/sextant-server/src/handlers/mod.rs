@@ -31,7 +31,11 @@ pub fn wrap<T: Serialize>(key: &str, value: &T) -> JsonResult {
 }
 
 /// A list response: `{key: [...], next_page_token}` with empty parts omitted, as protobuf does.
-pub fn list_response<T: Serialize>(key: &str, items: &[T], next_token: Option<String>) -> JsonResult {
+pub fn list_response<T: Serialize>(
+    key: &str,
+    items: &[T],
+    next_token: Option<String>,
+) -> JsonResult {
     let mut obj = serde_json::Map::new();
     if !items.is_empty() {
         obj.insert(
@@ -57,8 +61,11 @@ pub fn decode_token<T: DeserializeOwned>(token: &str) -> ApiResult<T> {
         .decode(token.trim())
         .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(token.trim()))
         .map_err(|_| ApiError::invalid("Invalid page token, could not base64-decode"))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| ApiError::invalid("Invalid page token, decoded value=".to_owned() + &String::from_utf8_lossy(&bytes)))
+    serde_json::from_slice(&bytes).map_err(|_| {
+        ApiError::invalid(
+            "Invalid page token, decoded value=".to_owned() + &String::from_utf8_lossy(&bytes),
+        )
+    })
 }
 
 /// The offset of an MLflow `{"offset": N}` page token (0 without one).

@@ -25,7 +25,10 @@ pub fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     }
     match N::deserialize(d)? {
         N::I(i) => Ok(i),
-        #[expect(clippy::cast_possible_truncation, reason = "protobuf int64 from a float")]
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "protobuf int64 from a float"
+        )]
         N::F(f) => Ok(f as i64),
         N::S(s) => s.trim().parse().map_err(serde::de::Error::custom),
     }
@@ -107,14 +110,18 @@ pub async fn update(State(s): State<AppState>, m: Msg) -> JsonResult {
     let run_id = m.run_id()?;
     let status = match m.opt_str("status")? {
         None => None,
-        Some(st) => Some(
-            RunStatus::parse(&st)
-                .ok_or_else(|| ApiError::invalid(format!("Invalid value '{st}' for parameter 'status'")))?,
-        ),
+        Some(st) => Some(RunStatus::parse(&st).ok_or_else(|| {
+            ApiError::invalid(format!("Invalid value '{st}' for parameter 'status'"))
+        })?),
     };
     let info = s
         .tracking
-        .update_run(&run_id, status, m.opt_i64("end_time")?, m.opt_str("run_name")?)
+        .update_run(
+            &run_id,
+            status,
+            m.opt_i64("end_time")?,
+            m.opt_str("run_name")?,
+        )
         .await?;
     wrap("run_info", &info)
 }
@@ -196,7 +203,9 @@ pub async fn log_inputs(State(s): State<AppState>, m: Msg) -> JsonResult {
     let models = m
         .list::<ModelInputIn>("models")?
         .into_iter()
-        .map(|x| ModelInput { model_id: x.model_id })
+        .map(|x| ModelInput {
+            model_id: x.model_id,
+        })
         .collect();
     s.tracking.log_inputs(&run_id, datasets, models).await?;
     empty()
@@ -249,9 +258,13 @@ pub async fn get_history(State(s): State<AppState>, m: Msg) -> JsonResult {
         Some(t) => Some(decode_token::<HistoryCursor>(&t)?),
     };
     let max = match max_results(&m)? {
-        Some(n) => n.min(MAX_HISTORY_PAGE).max(1),
+        Some(n) => n.clamp(1, MAX_HISTORY_PAGE),
         None => u64::MAX,
     };
     let page = s.tracking.metric_history(&run_id, &key, max, after).await?;
-    list_response("metrics", &page.metrics, page.next.map(|c| encode_token(&c)))
+    list_response(
+        "metrics",
+        &page.metrics,
+        page.next.map(|c| encode_token(&c)),
+    )
 }

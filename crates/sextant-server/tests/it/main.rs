@@ -65,12 +65,17 @@ impl Ctx {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let (status, bytes) = self.raw(method, &format!("/api/2.0/mlflow/{path}"), body).await;
+        let (status, bytes) = self
+            .raw(method, &format!("/api/2.0/mlflow/{path}"), body)
+            .await;
         let v = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                panic!("non-JSON response to {path}: {e}: {}", String::from_utf8_lossy(&bytes))
+                panic!(
+                    "non-JSON response to {path}: {e}: {}",
+                    String::from_utf8_lossy(&bytes)
+                )
             })
         };
         (status, v)
@@ -90,18 +95,25 @@ impl Ctx {
                 Some(json!({"experiment_id": exp, "start_time": 1})),
             )
             .await;
-        v["run"]["info"]["run_id"].as_str().expect("run id").to_owned()
+        v["run"]["info"]["run_id"]
+            .as_str()
+            .expect("run id")
+            .to_owned()
     }
 }
 
 #[tokio::test]
 async fn default_experiment_and_errors() {
     let c = ctx().await;
-    let v = c.ok(Method::GET, "experiments/get?experiment_id=0", None).await;
+    let v = c
+        .ok(Method::GET, "experiments/get?experiment_id=0", None)
+        .await;
     assert_eq!(v["experiment"]["name"], "Default");
     assert_eq!(v["experiment"]["artifact_location"], "mlflow-artifacts:/0");
 
-    let (s, v) = c.call(Method::GET, "experiments/get?experiment_id=999", None).await;
+    let (s, v) = c
+        .call(Method::GET, "experiments/get?experiment_id=999", None)
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error_code"], "RESOURCE_DOES_NOT_EXIST");
     assert_eq!(v["message"], "No Experiment with id=999 exists");
@@ -111,19 +123,43 @@ async fn default_experiment_and_errors() {
     assert_eq!(v["message"], "Run with id=deadbeef not found");
 
     let (s, v) = c
-        .call(Method::POST, "runs/log-parameter", Some(json!({"run_id": 31, "key": "k", "value": "v"})))
+        .call(
+            Method::POST,
+            "runs/log-parameter",
+            Some(json!({"run_id": 31, "key": "k", "value": "v"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
-    assert!(v["message"].as_str().unwrap().starts_with("Invalid value 31 for parameter 'run_id' supplied:"));
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid value 31 for parameter 'run_id' supplied:")
+    );
 
     let (s, v) = c.call(Method::GET, "no/such/endpoint", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert_eq!(v["error_code"], "ENDPOINT_NOT_FOUND");
 
-    c.ok(Method::POST, "experiments/create", Some(json!({"name": "dup"}))).await;
-    let (s, v) = c.call(Method::POST, "experiments/create", Some(json!({"name": "dup"}))).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "already-exists is a 400 in MLflow");
+    c.ok(
+        Method::POST,
+        "experiments/create",
+        Some(json!({"name": "dup"})),
+    )
+    .await;
+    let (s, v) = c
+        .call(
+            Method::POST,
+            "experiments/create",
+            Some(json!({"name": "dup"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "already-exists is a 400 in MLflow"
+    );
     assert_eq!(v["error_code"], "RESOURCE_ALREADY_EXISTS");
 }
 
@@ -131,7 +167,11 @@ async fn default_experiment_and_errors() {
 async fn runs_batches_and_history_pages() {
     let c = ctx().await;
     let exp = c
-        .ok(Method::POST, "experiments/create", Some(json!({"name": "e"})))
+        .ok(
+            Method::POST,
+            "experiments/create",
+            Some(json!({"name": "e"})),
+        )
         .await["experiment_id"]
         .as_str()
         .expect("id")
@@ -141,8 +181,12 @@ async fn runs_batches_and_history_pages() {
         let metrics: Vec<Value> = (0..1000)
             .map(|i| json!({"key": "m", "value": f64::from(chunk * 1000 + i), "timestamp": 5, "step": chunk * 1000 + i}))
             .collect();
-        c.ok(Method::POST, "runs/log-batch", Some(json!({"run_id": run, "metrics": metrics})))
-            .await;
+        c.ok(
+            Method::POST,
+            "runs/log-batch",
+            Some(json!({"run_id": run, "metrics": metrics})),
+        )
+        .await;
     }
     c.ok(
         Method::POST,
@@ -167,14 +211,20 @@ async fn runs_batches_and_history_pages() {
         }
     }
     assert_eq!(steps, (0..30_000).collect::<Vec<i64>>());
-    let v = c.ok(Method::GET, &format!("runs/get?run_id={run}"), None).await;
+    let v = c
+        .ok(Method::GET, &format!("runs/get?run_id={run}"), None)
+        .await;
     let metrics = v["run"]["data"]["metrics"].as_array().expect("metrics");
     let n = metrics.iter().find(|m| m["key"] == "n").expect("n");
     assert_eq!(n["value"], "NaN");
 
     // A batch that fails on its params stores nothing.
-    c.ok(Method::POST, "runs/log-parameter", Some(json!({"run_id": run, "key": "p", "value": "x"})))
-        .await;
+    c.ok(
+        Method::POST,
+        "runs/log-parameter",
+        Some(json!({"run_id": run, "key": "p", "value": "x"})),
+    )
+    .await;
     let (s, v) = c
         .call(
             Method::POST,
@@ -184,11 +234,30 @@ async fn runs_batches_and_history_pages() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(v["message"].as_str().unwrap().starts_with("Changing param values is not allowed."));
-    let v = c.ok(Method::GET, &format!("runs/get?run_id={run}"), None).await;
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Changing param values is not allowed.")
+    );
+    let v = c
+        .ok(Method::GET, &format!("runs/get?run_id={run}"), None)
+        .await;
     let data = &v["run"]["data"];
-    assert!(!data["metrics"].as_array().unwrap().iter().any(|m| m["key"] == "zz"));
-    assert!(!data["tags"].as_array().unwrap().iter().any(|t| t["key"] == "tt"));
+    assert!(
+        !data["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["key"] == "zz")
+    );
+    assert!(
+        !data["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "tt")
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -228,7 +297,10 @@ async fn search_with_filter_and_paging() {
             )
             .await;
         for r in v["runs"].as_array().expect("runs") {
-            let p = r["data"]["params"][0]["value"].as_str().expect("param").to_owned();
+            let p = r["data"]["params"][0]["value"]
+                .as_str()
+                .expect("param")
+                .to_owned();
             seen.push(p);
         }
         token = v.get("next_page_token").cloned().unwrap_or(Value::Null);
@@ -238,7 +310,11 @@ async fn search_with_filter_and_paging() {
     }
     assert_eq!(seen, ["6", "5", "4", "3", "2"]);
     let (s, v) = c
-        .call(Method::POST, "runs/search", Some(json!({"experiment_ids": ["0"], "filter": "metrics.acc >> 1"})))
+        .call(
+            Method::POST,
+            "runs/search",
+            Some(json!({"experiment_ids": ["0"], "filter": "metrics.acc >> 1"})),
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error_code"], "INVALID_PARAMETER_VALUE");
@@ -248,14 +324,30 @@ async fn search_with_filter_and_paging() {
 async fn artifacts_upload_list_download_delete_and_multipart() {
     let c = ctx().await;
     let (s, _) = c
-        .raw_bytes(Method::PUT, "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt", b"hello".to_vec())
+        .raw_bytes(
+            Method::PUT,
+            "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt",
+            b"hello".to_vec(),
+        )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, body) = c.raw(Method::GET, "/api/2.0/mlflow-artifacts/artifacts?path=0/r/artifacts", None).await;
+    let (s, body) = c
+        .raw(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts?path=0/r/artifacts",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     let v: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(v, json!({"files": [{"path": "d", "is_dir": true}]}));
-    let (s, body) = c.raw(Method::GET, "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt", None).await;
+    let (s, body) = c
+        .raw(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body, b"hello");
 
@@ -273,7 +365,11 @@ async fn artifacts_upload_list_download_delete_and_multipart() {
     let creds = v["credentials"].as_array().expect("credentials").clone();
     assert_eq!(creds.len(), 2);
     let mut parts = Vec::new();
-    for (cred, data) in creds.iter().rev().zip([b"world".to_vec(), b"hello ".to_vec()]) {
+    for (cred, data) in creds
+        .iter()
+        .rev()
+        .zip([b"world".to_vec(), b"hello ".to_vec()])
+    {
         let url = cred["url"].as_str().expect("url");
         let path = &url[url.find("/api/").expect("api path")..];
         let (s, _) = c.raw_bytes(Method::PUT, path, data).await;
@@ -288,15 +384,42 @@ async fn artifacts_upload_list_download_delete_and_multipart() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
-    let (_, body) = c.raw(Method::GET, "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/big.bin", None).await;
+    let (_, body) = c
+        .raw(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/big.bin",
+            None,
+        )
+        .await;
     assert_eq!(body, b"hello world");
 
-    let (s, _) = c.raw(Method::DELETE, "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d", None).await;
+    let (s, _) = c
+        .raw(
+            Method::DELETE,
+            "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = c.raw(Method::GET, "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt", None).await;
+    let (s, _) = c
+        .raw(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/d/x.txt",
+            None,
+        )
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, _) = c.raw(Method::GET, "/api/2.0/mlflow-artifacts/artifacts/../etc/passwd", None).await;
-    assert!(s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND, "{s}");
+    let (s, _) = c
+        .raw(
+            Method::GET,
+            "/api/2.0/mlflow-artifacts/artifacts/../etc/passwd",
+            None,
+        )
+        .await;
+    assert!(
+        s == StatusCode::BAD_REQUEST || s == StatusCode::NOT_FOUND,
+        "{s}"
+    );
 }
 
 impl Ctx {
@@ -308,7 +431,13 @@ impl Ctx {
             .expect("request");
         let resp = self.app.clone().oneshot(req).await.expect("response");
         let status = resp.status();
-        let bytes = resp.into_body().collect().await.expect("body").to_bytes().to_vec();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
         (status, bytes)
     }
 }

@@ -6,7 +6,9 @@ use sextant_store::MetadataStore;
 
 async fn sqlite_store(dir: &tempfile::TempDir) -> Arc<dyn MetadataStore> {
     let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
-    sextant_store::open(&uri, "mlflow-artifacts:/").await.expect("open sqlite store")
+    sextant_store::open(&uri, "mlflow-artifacts:/")
+        .await
+        .expect("open sqlite store")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -21,7 +23,10 @@ async fn sqlite_reopens_with_data_and_schema() {
     let dir = tempfile::tempdir().expect("tempdir");
     let id = {
         let store = sqlite_store(&dir).await;
-        store.create_experiment("kept", "", &[]).await.expect("create")
+        store
+            .create_experiment("kept", "", &[])
+            .await
+            .expect("create")
     };
     let store = sqlite_store(&dir).await;
     assert_eq!(store.get_experiment(&id).await.expect("get").name, "kept");
@@ -42,7 +47,8 @@ async fn postgres_conformance() {
     let db2 = db.clone();
     tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&admin, postgres::NoTls).expect("connect admin");
-        c.batch_execute(&format!("CREATE DATABASE {db2}")).expect("create db");
+        c.batch_execute(&format!("CREATE DATABASE {db2}"))
+            .expect("create db");
     })
     .await
     .expect("join");
@@ -50,7 +56,9 @@ async fn postgres_conformance() {
         Some(i) if i > "postgresql://".len() => format!("{}/{db}", &base[..i]),
         _ => format!("{base}/{db}"),
     };
-    let store = sextant_store::open(&uri, "mlflow-artifacts:/").await.expect("open pg store");
+    let store = sextant_store::open(&uri, "mlflow-artifacts:/")
+        .await
+        .expect("open pg store");
     sextant_store::conformance::run_all(store.as_ref(), "pg").await;
     drop(store);
     let db3 = db.clone();

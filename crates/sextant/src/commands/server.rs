@@ -95,7 +95,12 @@ async fn serve(s: ServerSettings) -> Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(&s.addr)
         .await
-        .with_context(|| format!("cannot listen on {}\nhint: is another server using that port? try --port", s.addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {}\nhint: is another server using that port? try --port",
+                s.addr
+            )
+        })?;
     let local = listener.local_addr().context("no local address")?;
     tracing::info!(
         store = %store.describe(),
@@ -104,9 +109,14 @@ async fn serve(s: ServerSettings) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     eprintln!("Sextant tracking server listening on http://{local}");
-    sextant_server::serve(listener, sextant_server::app(state), shutdown_signal(), s.grace)
-        .await
-        .context("server failed")?;
+    sextant_server::serve(
+        listener,
+        sextant_server::app(state),
+        shutdown_signal(),
+        s.grace,
+    )
+    .await
+    .context("server failed")?;
     tracing::info!("server stopped");
     Ok(())
 }
@@ -149,7 +159,8 @@ mod tests {
     use clap::Parser;
 
     fn settings(args: &[&str]) -> ServerSettings {
-        let cli = crate::cli::Cli::parse_from(std::iter::once("sextant").chain(args.iter().copied()));
+        let cli =
+            crate::cli::Cli::parse_from(std::iter::once("sextant").chain(args.iter().copied()));
         match cli.command {
             crate::cli::Command::Server(a) => resolve(&a).unwrap(),
         }
@@ -166,9 +177,18 @@ mod tests {
     #[test]
     fn mlflow_flags_are_accepted() {
         let s = settings(&[
-            "server", "--host", "0.0.0.0", "--port", "6000", "--backend-store-uri",
-            "sqlite:////tmp/x.db", "--default-artifact-root", "s3://b/p", "--serve-artifacts",
-            "--workers", "4",
+            "server",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "6000",
+            "--backend-store-uri",
+            "sqlite:////tmp/x.db",
+            "--default-artifact-root",
+            "s3://b/p",
+            "--serve-artifacts",
+            "--workers",
+            "4",
         ]);
         assert_eq!(s.addr, "0.0.0.0:6000");
         assert_eq!(s.artifacts_destination, "s3://b/p");
