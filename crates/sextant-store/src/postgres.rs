@@ -168,8 +168,19 @@ impl Tx for PgTx<'_> {
 
 /// A PostgreSQL database reached through a connection pool.
 pub struct PgDb {
-    pool: r2d2::Pool<Manager>,
+    /// Always `Some` until dropped; see the `Drop` impl.
+    pool: Option<r2d2::Pool<Manager>>,
     describe: String,
+}
+
+impl Drop for PgDb {
+    /// The synchronous client blocks on its own runtime when a connection closes, which Tokio
+    /// forbids on an async worker thread: close the pool on a plain thread instead.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
 }
 
 impl PgDb {
@@ -189,13 +200,15 @@ impl PgDb {
                 message: e.to_string(),
             })?;
         Ok(Self {
-            pool,
+            pool: Some(pool),
             describe: redact(uri),
         })
     }
 
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
         self.pool
+            .as_ref()
+            .ok_or_else(|| StoreError::Internal("the PostgreSQL pool is closed".into()))?
             .get()
             .map_err(|e| StoreError::Database(format!("postgres: no connection: {e}")))
     }
