@@ -16,7 +16,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 
 pub use error::ArtifactError;
-pub use object::{ObjectArtifactStore, StoreLocation};
+pub use object::{ObjectArtifactStore, S3Settings, StoreLocation};
 
 /// A stream of body chunks, for uploads and downloads of any size with flat memory.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
