@@ -8,9 +8,9 @@
 //!
 //! This crate knows nothing of HTTP or of MLflow's run/experiment model.
 
+pub mod conformance;
 mod error;
 mod object;
-pub mod conformance;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;

@@ -93,8 +93,13 @@ impl S3Settings {
     /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`.
     pub fn from_env() -> Self {
         Self {
-            endpoint: env(&["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "MLFLOW_S3_ENDPOINT_URL"]),
-            region: env(&["AWS_REGION", "AWS_DEFAULT_REGION"]).unwrap_or_else(|| "us-east-1".into()),
+            endpoint: env(&[
+                "AWS_ENDPOINT_URL_S3",
+                "AWS_ENDPOINT_URL",
+                "MLFLOW_S3_ENDPOINT_URL",
+            ]),
+            region: env(&["AWS_REGION", "AWS_DEFAULT_REGION"])
+                .unwrap_or_else(|| "us-east-1".into()),
             access_key_id: env(&["AWS_ACCESS_KEY_ID"]),
             secret_access_key: env(&["AWS_SECRET_ACCESS_KEY"]),
             session_token: env(&["AWS_SESSION_TOKEN"]),
@@ -129,7 +134,9 @@ pub(crate) fn safe_path(path: &str) -> Result<String, ArtifactError> {
             "" if p.is_empty() => {}
             "" => return Err(bad("empty path segments are not allowed")),
             "." | ".." => return Err(bad("'.' and '..' segments are not allowed")),
-            s if s.eq_ignore_ascii_case("%2e%2e") => return Err(bad("encoded '..' is not allowed")),
+            s if s.eq_ignore_ascii_case("%2e%2e") => {
+                return Err(bad("encoded '..' is not allowed"));
+            }
             s => out.push(s),
         }
     }
@@ -176,12 +183,18 @@ impl ObjectArtifactStore {
             StoreLocation::S3 { bucket, prefix } => {
                 Self::open_s3(bucket, prefix, &S3Settings::from_env())
             }
-            StoreLocation::Memory => Ok(Self::new(Arc::new(InMemory::new()), "", "memory://".into())),
+            StoreLocation::Memory => {
+                Ok(Self::new(Arc::new(InMemory::new()), "", "memory://".into()))
+            }
         }
     }
 
     /// Open an S3-compatible bucket with explicit settings.
-    pub fn open_s3(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self, ArtifactError> {
+    pub fn open_s3(
+        bucket: &str,
+        prefix: &str,
+        settings: &S3Settings,
+    ) -> Result<Self, ArtifactError> {
         let mut b = AmazonS3Builder::new()
             .with_bucket_name(bucket)
             .with_region(settings.region.clone());
@@ -203,7 +216,11 @@ impl ObjectArtifactStore {
         let s3 = b.build().map_err(|e| ArtifactError::Config {
             message: format!("cannot use s3://{bucket}: {e}"),
         })?;
-        Ok(Self::new(Arc::new(s3), prefix, format!("s3://{bucket}/{prefix}")))
+        Ok(Self::new(
+            Arc::new(s3),
+            prefix,
+            format!("s3://{bucket}/{prefix}"),
+        ))
     }
 
     fn key(&self, rel: &str) -> Path {
@@ -223,7 +240,12 @@ impl ObjectArtifactStore {
         self.key(&format!("{}/{name}", self.staging(upload_id)))
     }
 
-    async fn write_stream(&self, key: &Path, mut body: ByteStream, shown: &str) -> Result<u64, ArtifactError> {
+    async fn write_stream(
+        &self,
+        key: &Path,
+        mut body: ByteStream,
+        shown: &str,
+    ) -> Result<u64, ArtifactError> {
         let mut buffered: Vec<Bytes> = Vec::new();
         let mut size = 0usize;
         while size <= SINGLE_PUT_LIMIT {
@@ -266,7 +288,9 @@ impl ObjectArtifactStore {
         .await;
         match result {
             Ok(()) => {
-                w.finish().await.map_err(|e| ArtifactError::backend(shown, e))?;
+                w.finish()
+                    .await
+                    .map_err(|e| ArtifactError::backend(shown, e))?;
                 Ok(size as u64)
             }
             Err(e) => {
@@ -388,7 +412,10 @@ impl ArtifactStore for ObjectArtifactStore {
         let rel = safe_path(path)?;
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         self.store
-            .put(&self.staged(&upload_id, "target"), PutPayload::from(rel.into_bytes()))
+            .put(
+                &self.staged(&upload_id, "target"),
+                PutPayload::from(rel.into_bytes()),
+            )
             .await
             .map_err(|e| ArtifactError::backend(path, e))?;
         Ok(upload_id)
@@ -479,7 +506,10 @@ impl ObjectArtifactStore {
     /// The upload must exist and be for this path.
     async fn check_target(&self, upload_id: &str, rel: &str) -> Result<(), ArtifactError> {
         let target = match self.store.get(&self.staged(upload_id, "target")).await {
-            Ok(r) => r.bytes().await.map_err(|e| ArtifactError::backend(rel, e))?,
+            Ok(r) => r
+                .bytes()
+                .await
+                .map_err(|e| ArtifactError::backend(rel, e))?,
             Err(object_store::Error::NotFound { .. }) => {
                 return Err(ArtifactError::InvalidUpload {
                     upload_id: upload_id.to_owned(),
@@ -511,7 +541,10 @@ mod tests {
                 prefix: "p/q".into()
             }
         );
-        assert_eq!(StoreLocation::parse("/tmp/x").unwrap(), StoreLocation::Local("/tmp/x".into()));
+        assert_eq!(
+            StoreLocation::parse("/tmp/x").unwrap(),
+            StoreLocation::Local("/tmp/x".into())
+        );
         assert_eq!(
             StoreLocation::parse("file:///tmp/x").unwrap(),
             StoreLocation::Local("/tmp/x".into())
@@ -523,7 +556,16 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for p in ["/etc/passwd", "../x", "a/../b", "a//b", "a\\b", "C:/x", "a/./b", ".sextant-mpu/x"] {
+        for p in [
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            "a\\b",
+            "C:/x",
+            "a/./b",
+            ".sextant-mpu/x",
+        ] {
             assert!(safe_path(p).is_err(), "{p}");
         }
         assert_eq!(safe_path("./a/b/").unwrap(), "a/b");

@@ -8,7 +8,10 @@ pub(crate) enum Tok {
     /// ending in a dot (`tags.`) before a quoted key.
     Word(String),
     /// Text in quotes; `quote` is `'`, `"` or `` ` ``.
-    Quoted { text: String, quote: char },
+    Quoted {
+        text: String,
+        quote: char,
+    },
     Number(f64),
     Op(&'static str),
     LParen,

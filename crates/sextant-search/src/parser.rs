@@ -91,7 +91,10 @@ impl<'a> Parser<'a> {
         match self.next() {
             Some(t) => Ok(t),
             None => Err(self.err(
-                format!("Invalid filter '{}': expected {what} at the end", self.input.trim()),
+                format!(
+                    "Invalid filter '{}': expected {what} at the end",
+                    self.input.trim()
+                ),
                 self.end_span(),
             )),
         }

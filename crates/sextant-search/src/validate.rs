@@ -16,8 +16,7 @@ enum Entity {
     Dataset,
 }
 
-const ENTITY_NAMES: &str =
-    "['metric', 'metrics', 'parameter', 'parameters', 'param', 'params', 'tag', 'tags', \
+const ENTITY_NAMES: &str = "['metric', 'metrics', 'parameter', 'parameters', 'param', 'params', 'tag', 'tags', \
      'attribute', 'attr', 'attributes', 'run', 'dataset', 'datasets']";
 
 fn entity(ident: &RawIdent, input: &str) -> Result<Entity, SearchError> {
@@ -87,7 +86,10 @@ fn check_op(c: &RawClause, allowed: &[CmpOp], input: &str) -> Result<(), SearchE
     if allowed.contains(&c.op) {
         return Ok(());
     }
-    let names: Vec<String> = allowed.iter().map(|o| format!("'{}'", op_name(*o))).collect();
+    let names: Vec<String> = allowed
+        .iter()
+        .map(|o| format!("'{}'", op_name(*o)))
+        .collect();
     Err(SearchError::at(
         format!(
             "Invalid comparator '{}' not one of '[{}]'",
@@ -107,7 +109,10 @@ fn number(c: &RawClause, what: &str, input: &str) -> Result<Literal, SearchError
             Ok(Literal::Number(s.trim().parse().unwrap_or_default()))
         }
         other => Err(SearchError::at(
-            format!("Expected numeric value type for {what}. Found {}", other.describe()),
+            format!(
+                "Expected numeric value type for {what}. Found {}",
+                other.describe()
+            ),
             c.value_span,
             input,
         )),
@@ -304,9 +309,9 @@ pub fn parse_experiment_filter(s: &str) -> Result<Vec<Condition<ExperimentField>
                 ExperimentField::Name | ExperimentField::ExperimentId => {
                     check_op(c, STRING_LIST_OPS, s)?;
                     match &c.value {
-                        RawValue::Number(_) => Literal::Str(
-                            s[c.value_span.start..c.value_span.end].to_owned(),
-                        ),
+                        RawValue::Number(_) => {
+                            Literal::Str(s[c.value_span.start..c.value_span.end].to_owned())
+                        }
                         _ => string(c, "attribute", s)?,
                     }
                 }
@@ -340,7 +345,12 @@ fn registered_model_field(
             "last_updated_timestamp" if for_order => RegisteredModelField::LastUpdatedTimestamp,
             other => {
                 let valid: &[&str] = if for_order {
-                    &["name", "timestamp", "creation_timestamp", "last_updated_timestamp"]
+                    &[
+                        "name",
+                        "timestamp",
+                        "creation_timestamp",
+                        "last_updated_timestamp",
+                    ]
                 } else {
                     &["name"]
                 };
@@ -404,9 +414,7 @@ fn model_version_field(
             "version_number" => ModelVersionField::VersionNumber,
             "run_id" if !for_order => ModelVersionField::RunId,
             "source_path" if !for_order => ModelVersionField::SourcePath,
-            "creation_timestamp" | "timestamp" if for_order => {
-                ModelVersionField::CreationTimestamp
-            }
+            "creation_timestamp" | "timestamp" if for_order => ModelVersionField::CreationTimestamp,
             "last_updated_timestamp" if for_order => ModelVersionField::LastUpdatedTimestamp,
             other => {
                 let valid: &[&str] = if for_order {
@@ -500,7 +508,15 @@ fn logged_model_field(ident: &RawIdent, input: &str) -> Result<LoggedModelField,
             "last_updated_timestamp" | "last_updated_timestamp_ms" => {
                 LoggedModelAttr::LastUpdatedTimestamp
             }
-            other => return Err(bad_key("attribute", other, LOGGED_MODEL_ATTRS, ident, input)),
+            other => {
+                return Err(bad_key(
+                    "attribute",
+                    other,
+                    LOGGED_MODEL_ATTRS,
+                    ident,
+                    input,
+                ));
+            }
         }),
         Entity::Dataset => {
             return Err(SearchError::at(
@@ -575,13 +591,28 @@ mod tests {
     #[test]
     fn aliases_resolve() {
         for f in ["metric.m = 1", "metrics.m = 1"] {
-            assert_eq!(parse_run_filter(f).unwrap()[0].field, RunField::Metric("m".into()));
+            assert_eq!(
+                parse_run_filter(f).unwrap()[0].field,
+                RunField::Metric("m".into())
+            );
         }
-        for f in ["param.p = 'x'", "params.p = 'x'", "parameter.p = 'x'", "parameters.p = 'x'"] {
-            assert_eq!(parse_run_filter(f).unwrap()[0].field, RunField::Param("p".into()));
+        for f in [
+            "param.p = 'x'",
+            "params.p = 'x'",
+            "parameter.p = 'x'",
+            "parameters.p = 'x'",
+        ] {
+            assert_eq!(
+                parse_run_filter(f).unwrap()[0].field,
+                RunField::Param("p".into())
+            );
         }
-        for f in ["run.status = 'x'", "attr.status = 'x'", "attribute.status = 'x'", "status = 'x'"]
-        {
+        for f in [
+            "run.status = 'x'",
+            "attr.status = 'x'",
+            "attribute.status = 'x'",
+            "status = 'x'",
+        ] {
             assert_eq!(
                 parse_run_filter(f).unwrap()[0].field,
                 RunField::Attr(RunAttr::Status)
@@ -596,16 +627,26 @@ mod tests {
     #[test]
     fn errors_name_the_problem_and_place() {
         let e = parse_run_filter("metrics.acc = 'x'").unwrap_err();
-        assert!(e.message.starts_with("Expected numeric value type for metric"));
+        assert!(
+            e.message
+                .starts_with("Expected numeric value type for metric")
+        );
         assert_eq!(e.span, Some(Span { start: 14, end: 17 }));
         let e = parse_run_filter("metrics.acc LIKE 1").unwrap_err();
-        assert!(e.message.starts_with("Invalid comparator 'LIKE'"), "{}", e.message);
+        assert!(
+            e.message.starts_with("Invalid comparator 'LIKE'"),
+            "{}",
+            e.message
+        );
         let e = parse_run_filter("attributes.nope = 'x'").unwrap_err();
         assert!(e.message.starts_with("Invalid attribute key 'nope'"));
         let e = parse_run_filter("foo.bar = 'x'").unwrap_err();
         assert!(e.message.starts_with("Invalid entity type 'foo'"));
         let e = parse_run_filter("params.p = 1").unwrap_err();
-        assert!(e.message.starts_with("Expected a quoted string value for param"));
+        assert!(
+            e.message
+                .starts_with("Expected a quoted string value for param")
+        );
         let e = parse_run_filter("status IN ('a')").unwrap_err();
         assert!(e.message.contains("Only the 'run_id' attribute"));
         assert!(e.to_string().contains("at position"));
@@ -617,7 +658,10 @@ mod tests {
             "name LIKE 'reg%' AND tag.`mlflow.prompt.is_prompt` != 'true'",
         )
         .unwrap();
-        assert_eq!(c[1].field, RegisteredModelField::Tag("mlflow.prompt.is_prompt".into()));
+        assert_eq!(
+            c[1].field,
+            RegisteredModelField::Tag("mlflow.prompt.is_prompt".into())
+        );
         assert_eq!(c[1].op, CmpOp::Ne);
         let c = parse_model_version_filter("name='reg2' and version_number > 1").unwrap();
         assert_eq!(c[1].field, ModelVersionField::VersionNumber);
@@ -627,8 +671,9 @@ mod tests {
 
     #[test]
     fn experiment_and_logged_model_filters() {
-        let c = parse_experiment_filter("name LIKE 'exp%' and tags.team = 'a' and creation_time > 5")
-            .unwrap();
+        let c =
+            parse_experiment_filter("name LIKE 'exp%' and tags.team = 'a' and creation_time > 5")
+                .unwrap();
         assert_eq!(c.len(), 3);
         assert!(parse_experiment_order_by("name ASC").is_ok());
         let c = parse_logged_model_filter("name = 'd'").unwrap();

@@ -56,8 +56,12 @@ pub enum Command {
 ///   sextant server --backend-store-uri postgresql://mlflow:pw@db:5432/mlflow \
 ///                  --artifacts-destination s3://bucket/mlflow
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
+#[command(verbatim_doc_comment, disable_help_flag = true)]
 pub struct ServerArgs {
+    /// Print help (`-h` is `--host`, as in `mlflow server`).
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+
     /// Address to listen on (0.0.0.0 to listen on every interface).
     #[arg(long, short = 'h', env = env::SEXTANT_HOST, default_value = "127.0.0.1")]
     pub host: String,

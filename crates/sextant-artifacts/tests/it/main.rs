@@ -70,7 +70,10 @@ fn create_bucket(endpoint: &str, bucket: &str) {
     .expect("send");
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    assert!(resp.starts_with("HTTP/1.1 200"), "bucket creation failed: {resp}");
+    assert!(
+        resp.starts_with("HTTP/1.1 200"),
+        "bucket creation failed: {resp}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -106,7 +109,9 @@ async fn s3_compatible_server() {
     let settings = S3Settings {
         endpoint: Some(endpoint),
         region: std::env::var("AWS_DEFAULT_REGION").unwrap_or_else(|_| "us-east-1".into()),
-        access_key_id: Some(std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into())),
+        access_key_id: Some(
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_else(|_| "testing".into()),
+        ),
         secret_access_key: Some(
             std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_else(|_| "testing".into()),
         ),
