@@ -34,6 +34,7 @@ impl From<StoreError> for CoreError {
             StoreError::NotFound(m) => Self::NotFound(m),
             StoreError::AlreadyExists(m) => Self::AlreadyExists(m),
             StoreError::InvalidState(m) => Self::InvalidParameter(m),
+            e @ StoreError::ParamsChanged { .. } => Self::InvalidParameter(e.to_string()),
             other => Self::Store(other),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sextant_search as search;
 use sextant_store::{
     ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
-    NewRun, Page, RunSearch, RunUpdate,
+    NewRun, Page, RunSearch, RunUpdate, StoreError,
 };
 use sextant_types::{
     DatasetInput, Experiment, LifecycleStage, LoggedModel, LoggedModelMetric, LoggedModelStatus,
@@ -103,6 +103,7 @@ impl TrackingService {
             .iter()
             .map(|o| search::parse_experiment_order_by(o))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        no_duplicate_order_keys(&order_by, &req.order_by)?;
         Ok(self
             .store
             .search_experiments(ExperimentSearch {
@@ -228,10 +229,18 @@ impl TrackingService {
 
     pub async fn log_param(&self, run_id: &str, mut param: Param) -> Result<()> {
         v::validate_param(&mut param, "")?;
-        Ok(self
+        match self
             .store
             .log_batch(run_id, vec![], vec![param], vec![])
-            .await?)
+            .await
+        {
+            Err(StoreError::ParamsChanged { run_id, changes }) if changes.len() == 1 => {
+                Err(CoreError::InvalidParameter(
+                    StoreError::param_changed_message(&run_id, &changes[0]),
+                ))
+            }
+            other => Ok(other?),
+        }
     }
 
     pub async fn set_tag(&self, run_id: &str, mut tag: Tag) -> Result<()> {
@@ -333,6 +342,7 @@ impl TrackingService {
             .iter()
             .map(|o| search::parse_run_order_by(o))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        no_duplicate_order_keys(&order_by, &req.order_by)?;
         if max == 0 {
             return Ok(Page {
                 items: vec![],
@@ -416,6 +426,7 @@ impl TrackingService {
             .iter()
             .map(|o| search::parse_logged_model_order_by(o))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        no_duplicate_order_keys(&order_by, &req.order_by)?;
         Ok(self
             .store
             .search_logged_models(LoggedModelSearch {
@@ -427,4 +438,21 @@ impl TrackingService {
             })
             .await?)
     }
+}
+
+/// Refuses an `order_by` list that names the same key twice (MLflow's own server fails on it
+/// with an internal error; it is a user mistake, so say so).
+fn no_duplicate_order_keys<F: PartialEq>(
+    parsed: &[search::OrderBy<F>],
+    raw: &[String],
+) -> Result<()> {
+    for (i, o) in parsed.iter().enumerate() {
+        if let Some(j) = parsed[..i].iter().position(|p| p.field == o.field) {
+            return Err(invalid(format!(
+                "Invalid order_by clause '{}': duplicate order_by key, already ordered by '{}'",
+                raw[i], raw[j]
+            )));
+        }
+    }
+    Ok(())
 }

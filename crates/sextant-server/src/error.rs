@@ -103,6 +103,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(m) => Self::not_found(m),
             StoreError::AlreadyExists(m) => Self::new(ErrorCode::ResourceAlreadyExists, m),
             StoreError::InvalidState(m) => Self::invalid(m),
+            e @ StoreError::ParamsChanged { .. } => Self::invalid(e.to_string()),
             StoreError::Conflict(m) => {
                 tracing::warn!(conflict = %m, "write conflict not resolved by retries");
                 Self::new(

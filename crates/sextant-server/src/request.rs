@@ -249,8 +249,7 @@ impl<S: Send + Sync> FromRequest<S> for Msg {
             return Self::from_query(&query);
         }
         if !has_content_type && !body.is_empty() {
-            return Err(ApiError::new(
-                crate::error::ErrorCode::BadRequest,
+            return Err(ApiError::invalid(
                 "Bad Request. Content-Type header is missing.",
             ));
         }

@@ -133,7 +133,7 @@ pub async fn runs_and_batches(store: &dyn MetadataStore, prefix: &str) {
         )
         .await;
     assert!(
-        matches!(err, Err(StoreError::InvalidState(ref m)) if m.contains("Changing param values is not allowed")),
+        matches!(err, Err(StoreError::ParamsChanged { ref changes, .. }) if changes.len() == 1 && changes[0].key == "lr"),
         "changing a param must fail, got {err:?}"
     );
     let run = store.get_run(&run_id).await.expect("get run");
@@ -248,6 +248,32 @@ pub async fn history_paging(store: &dyn MetadataStore, prefix: &str) {
         seen,
         (0..n).collect::<Vec<_>>(),
         "history in step order, every point once"
+    );
+
+    // MLflow's order is (timestamp, step, value): an earlier timestamp wins over a lower step.
+    store
+        .log_batch(
+            &run_id,
+            vec![
+                metric("o", 3.0, 0, 30),
+                metric("o", 2.0, 0, 20),
+                metric("o", 1.0, 5, 10),
+                metric("o", 0.5, 0, 20),
+            ],
+            vec![],
+            vec![],
+        )
+        .await
+        .expect("log");
+    let page = store
+        .get_metric_history(&run_id, "o", 10, None)
+        .await
+        .expect("history");
+    let got: Vec<(i64, i64)> = page.metrics.iter().map(|m| (m.timestamp, m.step)).collect();
+    assert_eq!(got, vec![(10, 5), (20, 0), (20, 0), (30, 0)]);
+    assert_eq!(
+        page.metrics[1].value.0, 0.5,
+        "equal timestamp and step: by value"
     );
 }
 

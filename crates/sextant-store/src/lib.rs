@@ -41,6 +41,14 @@ pub enum StoreError {
     /// The request is well-formed but breaks a rule the store enforces.
     #[error("{0}")]
     InvalidState(String),
+    /// Params already logged with other values (nothing was written). Displayed as MLflow's
+    /// log-batch message; a single log-parameter call words it differently (see
+    /// [`StoreError::param_changed_message`]).
+    #[error("{}", params_changed_message(.run_id, .changes))]
+    ParamsChanged {
+        run_id: String,
+        changes: Vec<ParamChange>,
+    },
     /// A uniqueness race inside the database (retried where it can be).
     #[error("conflict: {0}")]
     Conflict(String),
@@ -56,6 +64,91 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One param that a request tried to change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamChange {
+    pub key: String,
+    pub old_value: String,
+    pub new_value: String,
+}
+
+/// A string as Python's `repr` writes it (MLflow's messages embed Python reprs).
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn params_changed_message(run_id: &str, changes: &[ParamChange]) -> String {
+    let list: Vec<String> = changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
+                py_repr(&c.key),
+                py_repr(&c.old_value),
+                py_repr(&c.new_value)
+            )
+        })
+        .collect();
+    format!(
+        "Changing param values is not allowed. Params were already logged='[{}]' for run ID='{run_id}'.",
+        list.join(", ")
+    )
+}
+
+impl StoreError {
+    /// MLflow's message for a single `log-parameter` call that tries to change a param.
+    pub fn param_changed_message(run_id: &str, change: &ParamChange) -> String {
+        format!(
+            "Changing param values is not allowed. Param with key='{}' was already logged with \
+             value='{}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+            change.key, change.old_value, change.new_value
+        )
+    }
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    #[test]
+    fn batch_message_uses_python_reprs() {
+        let e = StoreError::ParamsChanged {
+            run_id: "r1".into(),
+            changes: vec![ParamChange {
+                key: "p".into(),
+                old_value: "it's".into(),
+                new_value: "changed".into(),
+            }],
+        };
+        assert_eq!(
+            e.to_string(),
+            "Changing param values is not allowed. Params were already logged=\
+             '[{'key': 'p', 'old_value': \"it's\", 'new_value': 'changed'}]' for run ID='r1'."
+        );
+    }
+}
 
 /// A new run, as the services hand it to the store.
 #[derive(Debug, Clone)]
@@ -124,7 +217,7 @@ pub struct NewLoggedModel {
     pub tags: Vec<Tag>,
 }
 
-/// A page of one metric's history, in step order.
+/// A page of one metric's history, in MLflow's order: timestamp, then step, then value.
 #[derive(Debug, Clone)]
 pub struct HistoryPage {
     pub metrics: Vec<Metric>,

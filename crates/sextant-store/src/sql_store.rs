@@ -13,7 +13,7 @@ use crate::db::{Db, Row, Tx, Value, placeholders};
 use crate::search_sql::{self, EXPERIMENT_COLUMNS, LOGGED_MODEL_COLUMNS, RUN_COLUMNS};
 use crate::{
     ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
-    NewRun, Page, Result, RunSearch, RunUpdate, StoreError,
+    NewRun, Page, ParamChange, Result, RunSearch, RunUpdate, StoreError,
 };
 
 /// The largest finite double: the SQL store keeps ±inf as ±this, as MLflow's does.
@@ -344,16 +344,22 @@ fn log_params_tx(tx: &mut dyn Tx, run_id: &str, params: &[Param]) -> Result<()> 
             .iter()
             .map(|r| Ok((r.str(0)?, r.str(1)?)))
             .collect::<Result<_>>()?;
-        for p in chunk {
-            if let Some(old) = existing.get(&p.key) {
-                if *old != p.value {
-                    return Err(StoreError::InvalidState(format!(
-                        "Changing param values is not allowed. Param with key='{}' was already \
-                         logged with value='{}' for run ID='{}'. Attempted logging new value '{}'.",
-                        p.key, old, run_id, p.value
-                    )));
-                }
-            }
+        let changes: Vec<ParamChange> = chunk
+            .iter()
+            .filter_map(|p| {
+                let old = existing.get(&p.key)?;
+                (*old != p.value).then(|| ParamChange {
+                    key: p.key.clone(),
+                    old_value: old.clone(),
+                    new_value: p.value.clone(),
+                })
+            })
+            .collect();
+        if !changes.is_empty() {
+            return Err(StoreError::ParamsChanged {
+                run_id: run_id.to_owned(),
+                changes,
+            });
         }
         let mut vals = Vec::with_capacity(chunk.len() * 3);
         for p in chunk {
@@ -1039,7 +1045,7 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                         model_id FROM metrics WHERE run_uuid = ? AND key = ?";
             let rows = match &after {
                 None => tx.query(
-                    &format!("{cols} ORDER BY step, timestamp, value, is_nan LIMIT ?"),
+                    &format!("{cols} ORDER BY timestamp, step, value, is_nan LIMIT ?"),
                     &[
                         run_id.as_str().into(),
                         key.as_str().into(),
@@ -1048,14 +1054,14 @@ impl<D: Db> MetadataStore for SqlStore<D> {
                 )?,
                 Some(c) => tx.query(
                     &format!(
-                        "{cols} AND (step, timestamp, value, is_nan) > (?, ?, ?, ?) \
-                         ORDER BY step, timestamp, value, is_nan LIMIT ?"
+                        "{cols} AND (timestamp, step, value, is_nan) > (?, ?, ?, ?) \
+                         ORDER BY timestamp, step, value, is_nan LIMIT ?"
                     ),
                     &[
                         run_id.as_str().into(),
                         key.as_str().into(),
-                        Value::I64(c.step),
                         Value::I64(c.timestamp),
+                        Value::I64(c.step),
                         Value::F64(c.value),
                         Value::I64(i64::from(c.is_nan)),
                         Value::I64(limit),

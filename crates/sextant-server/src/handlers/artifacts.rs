@@ -31,7 +31,8 @@ fn files_json(files: &[FileInfo], prefix: &str) -> Vec<Value> {
             } else {
                 format!("{prefix}/{}", f.path)
             };
-            match (f.is_dir, f.file_size) {
+            // MLflow leaves `file_size` out for directories and for empty files.
+            match (f.is_dir, f.file_size.filter(|&n| n > 0)) {
                 (true, _) | (false, None) => json!({ "path": path, "is_dir": f.is_dir }),
                 (false, Some(size)) => json!({ "path": path, "is_dir": false, "file_size": size }),
             }
@@ -76,8 +77,11 @@ pub async fn upload(
 }
 
 pub async fn delete(State(s): State<AppState>, Path(path): Path<String>) -> JsonResult {
-    s.artifacts.delete(&path).await?;
-    empty()
+    // As in MLflow, deleting what is already gone succeeds (a retried delete is not an error).
+    match s.artifacts.delete(&path).await {
+        Ok(()) | Err(sextant_artifacts::ArtifactError::NotFound { .. }) => empty(),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +130,22 @@ fn encode_path(path: &str) -> String {
         .join("/")
 }
 
+/// The object a multipart call is about: as in MLflow, the URL names the *directory* and the
+/// body's `path` (the client's local file) supplies the file name.
+fn mpu_target(dir: &str, m: &Msg) -> ApiResult<String> {
+    let local = m.str("path")?;
+    let name = local
+        .rsplit(['/', '\\'])
+        .find(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid(format!("path '{local}' does not name a file")))?;
+    let dir = dir.trim_matches('/');
+    Ok(if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    })
+}
+
 pub async fn mpu_create(
     State(s): State<AppState>,
     Path(path): Path<String>,
@@ -138,6 +158,7 @@ pub async fn mpu_create(
             "num_parts must be between 1 and 10000, got {num_parts}"
         )));
     }
+    let path = mpu_target(&path, &m)?;
     let upload_id = s.artifacts.create_multipart(&path).await?;
     let base = base_url(&headers);
     let credentials: Vec<Value> = (1..=num_parts)
@@ -192,6 +213,7 @@ pub async fn mpu_complete(
     Path(path): Path<String>,
     m: Msg,
 ) -> JsonResult {
+    let path = mpu_target(&path, &m)?;
     let upload_id = m.str("upload_id")?;
     let parts: Vec<CompletedPart> = m
         .list::<PartIn>("parts")?
@@ -208,6 +230,7 @@ pub async fn mpu_complete(
 }
 
 pub async fn mpu_abort(State(s): State<AppState>, Path(path): Path<String>, m: Msg) -> JsonResult {
+    let path = mpu_target(&path, &m)?;
     let upload_id = m.str("upload_id")?;
     s.artifacts.abort_multipart(&path, &upload_id).await?;
     empty()

@@ -257,8 +257,13 @@ pub async fn get_history(State(s): State<AppState>, m: Msg) -> JsonResult {
         None => None,
         Some(t) => Some(decode_token::<HistoryCursor>(&t)?),
     };
-    let max = match max_results(&m)? {
-        Some(n) => n.clamp(1, MAX_HISTORY_PAGE),
+    let max = match m.opt_i64("max_results")? {
+        Some(n) if n <= 0 => {
+            return Err(ApiError::invalid(format!(
+                "Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer."
+            )));
+        }
+        Some(n) => n.unsigned_abs().min(MAX_HISTORY_PAGE),
         None => u64::MAX,
     };
     let page = s.tracking.metric_history(&run_id, &key, max, after).await?;

@@ -351,12 +351,13 @@ async fn artifacts_upload_list_download_delete_and_multipart() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(body, b"hello");
 
-    // Multipart: create, upload parts out of order, complete.
+    // Multipart: create, upload parts out of order, complete. As in MLflow, the URL names the
+    // directory and the body's `path` (the client's local file) the file name.
     let (s, body) = c
         .raw(
             Method::POST,
-            "/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts/big.bin",
-            Some(json!({"path": "big.bin", "num_parts": 2})),
+            "/api/2.0/mlflow-artifacts/mpu/create/0/r/artifacts",
+            Some(json!({"path": "/tmp/local/big.bin", "num_parts": 2})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
@@ -379,8 +380,8 @@ async fn artifacts_upload_list_download_delete_and_multipart() {
     let (s, body) = c
         .raw(
             Method::POST,
-            "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts/big.bin",
-            Some(json!({"path": "big.bin", "upload_id": upload_id, "parts": parts})),
+            "/api/2.0/mlflow-artifacts/mpu/complete/0/r/artifacts",
+            Some(json!({"path": "/tmp/local/big.bin", "upload_id": upload_id, "parts": parts})),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&body));

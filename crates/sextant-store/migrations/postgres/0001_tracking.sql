@@ -48,7 +48,7 @@ CREATE TABLE tags (
 CREATE INDEX tags_by_key_value ON tags (key, value);
 
 -- Every point of every metric. The key makes exact duplicates (a retried request) no-ops and
--- serves history reads in step order with keyset paging.
+-- serves history reads in MLflow's order (timestamp, step, value) with keyset paging.
 CREATE TABLE metrics (
     run_uuid       TEXT    NOT NULL,
     key            TEXT    NOT NULL,
@@ -59,7 +59,7 @@ CREATE TABLE metrics (
     dataset_name   TEXT,
     dataset_digest TEXT,
     model_id       TEXT,
-    PRIMARY KEY (run_uuid, key, step, timestamp, value, is_nan)
+    PRIMARY KEY (run_uuid, key, timestamp, step, value, is_nan)
 );
 
 -- The latest point of each metric of each run (max step, then timestamp, then value).
