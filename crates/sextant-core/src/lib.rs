@@ -6,6 +6,7 @@
 //! nothing of HTTP: errors are [`CoreError`]s, mapped to wire codes once, in the server.
 
 pub mod names;
+pub mod registry;
 pub mod tracking;
 pub mod validation;
 

@@ -18,18 +18,47 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderMap;
 use axum::routing::{delete, get, patch, post, put};
 use sextant_artifacts::ArtifactStore;
+use sextant_core::registry::RegistryService;
 use sextant_core::tracking::TrackingService;
+use sextant_types::registry::Actor;
 use tower_http::trace::TraceLayer;
 
-use handlers::{artifacts, experiments, logged_models, misc, runs};
+use handlers::{artifacts, experiments, logged_models, misc, registry, review, runs};
+
+/// The request header that names the caller (until authentication lands).
+pub const USER_HEADER: &str = "x-sextant-user";
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub tracking: TrackingService,
+    pub registry: RegistryService,
     pub artifacts: Arc<dyn ArtifactStore>,
+    /// Who a request is from when it does not say (`sextant server --user`, `SEXTANT_USER`).
+    pub default_user: Option<String>,
+}
+
+impl AppState {
+    /// The caller of a request: the `X-Sextant-User` header, else the server's configured
+    /// user, else `anonymous`. The source is recorded with every review decision, so an
+    /// authentication layer can later supply verified identities next to these.
+    pub fn actor(&self, headers: &HeaderMap) -> Actor {
+        if let Some(name) = headers
+            .get(USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            return Actor::new(name, "header");
+        }
+        match &self.default_user {
+            Some(u) => Actor::new(u.clone(), "config"),
+            None => Actor::new("anonymous", "none"),
+        }
+    }
 }
 
 /// Largest JSON request body accepted (dataset profiles may reach 16 MB).
@@ -94,6 +123,81 @@ fn mlflow_api() -> Router<AppState> {
             "/logged-models/{model_id}/metrics",
             post(logged_models::log_metrics),
         )
+        .route("/registered-models/create", post(registry::create_model))
+        .route("/registered-models/get", get(registry::get_model))
+        .route("/registered-models/rename", post(registry::rename_model))
+        .route("/registered-models/update", patch(registry::update_model))
+        .route("/registered-models/delete", delete(registry::delete_model))
+        .route(
+            "/registered-models/search",
+            get(registry::search_models).post(registry::search_models),
+        )
+        .route(
+            "/registered-models/get-latest-versions",
+            post(registry::latest_versions).get(registry::latest_versions),
+        )
+        .route("/registered-models/set-tag", post(registry::set_model_tag))
+        .route(
+            "/registered-models/delete-tag",
+            delete(registry::delete_model_tag),
+        )
+        .route(
+            "/registered-models/alias",
+            post(registry::set_alias)
+                .delete(registry::delete_alias)
+                .get(registry::get_by_alias),
+        )
+        .route("/model-versions/create", post(registry::create_version))
+        .route("/model-versions/get", get(registry::get_version))
+        .route("/model-versions/update", patch(registry::update_version))
+        .route("/model-versions/delete", delete(registry::delete_version))
+        .route(
+            "/model-versions/search",
+            get(registry::search_versions).post(registry::search_versions),
+        )
+        .route(
+            "/model-versions/get-download-uri",
+            get(registry::download_uri),
+        )
+        .route(
+            "/model-versions/transition-stage",
+            post(registry::transition_stage),
+        )
+        .route("/model-versions/set-tag", post(registry::set_version_tag))
+        .route(
+            "/model-versions/delete-tag",
+            delete(registry::delete_version_tag),
+        )
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+}
+
+/// Sextant's own API (review, protected aliases, audit), under `/api/sextant/v1`.
+fn sextant_api() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.yaml", get(review::openapi))
+        .route("/models", get(review::list_models))
+        .route("/models/{name}", get(review::show_model))
+        .route(
+            "/models/{name}/versions/{version}/review",
+            get(review::get_review).post(review::decide),
+        )
+        .route(
+            "/models/{name}/versions/{version}/checks",
+            post(review::record_check),
+        )
+        .route(
+            "/models/{name}/versions/{version}/report",
+            put(review::set_report),
+        )
+        .route(
+            "/models/{name}/aliases/{alias}",
+            put(review::promote).delete(review::remove_alias),
+        )
+        .route(
+            "/models/{name}/protected-aliases/{alias}",
+            put(review::protect).delete(review::unprotect),
+        )
+        .route("/models/{name}/audit", get(review::audit))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
@@ -120,6 +224,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/ajax-api/2.0/mlflow", mlflow_api())
         .nest("/api/2.0/mlflow-artifacts", artifacts_api())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifacts_api())
+        .nest("/api/sextant/v1", sextant_api())
         .route("/api/3.0/mlflow/server-info", get(misc::server_info))
         .route("/health", get(misc::health))
         .route("/version", get(misc::version))

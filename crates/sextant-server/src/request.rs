@@ -123,6 +123,14 @@ impl Msg {
         }
     }
 
+    /// A required value that clients send as a string or as a number (model version numbers).
+    pub fn str_or_int(&self, name: &str) -> ApiResult<String> {
+        match self.get(name) {
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+            _ => self.str(name),
+        }
+    }
+
     /// `run_id`, or the legacy `run_uuid` that clients also send.
     pub fn run_id(&self) -> ApiResult<String> {
         match self.opt_str("run_id")?.filter(|s| !s.is_empty()) {

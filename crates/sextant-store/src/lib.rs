@@ -15,6 +15,7 @@ pub mod conformance;
 pub mod db;
 mod migrations;
 pub mod postgres;
+pub mod registry;
 mod search_sql;
 mod sql_store;
 pub mod sqlite;
@@ -27,6 +28,9 @@ use sextant_types::{
     Metric, ModelInput, ModelOutput, Param, Run, RunInfo, RunStatus, Tag, ViewType,
 };
 
+pub use registry::{
+    ModelVersionSearch, NewModelVersion, RegisteredModelSearch, RegistryStore, VersionSummary,
+};
 pub use sql_store::SqlStore;
 
 /// What can go wrong in the store.
@@ -306,10 +310,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>>;
 }
 
+/// Everything the services need from one store: tracking metadata and the model registry.
+pub trait Store: MetadataStore + RegistryStore {}
+impl<T: MetadataStore + RegistryStore> Store for T {}
+
 /// Open the store named by a backend URI: `sqlite:///relative/path.db`,
 /// `sqlite:////absolute/path.db`, or `postgresql://user:pass@host:port/db`. Runs pending
 /// migrations and makes sure the `Default` experiment exists.
-pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn MetadataStore>> {
+pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store>> {
     let uri = uri.to_owned();
     let root = default_artifact_root.to_owned();
     tokio::task::spawn_blocking(move || open_blocking(&uri, &root))
@@ -317,7 +325,7 @@ pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Meta
         .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))?
 }
 
-fn open_blocking(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn MetadataStore>> {
+fn open_blocking(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store>> {
     if let Some(path) = uri.strip_prefix("sqlite://") {
         // sqlite:///rel.db -> "/rel.db" -> rel.db ; sqlite:////abs.db -> "//abs.db" -> /abs.db
         let path = path.strip_prefix('/').unwrap_or(path);

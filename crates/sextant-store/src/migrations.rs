@@ -14,29 +14,39 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "tracking",
-    sqlite: include_str!("../migrations/sqlite/0001_tracking.sql"),
-    postgres: include_str!("../migrations/postgres/0001_tracking.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tracking",
+        sqlite: include_str!("../migrations/sqlite/0001_tracking.sql"),
+        postgres: include_str!("../migrations/postgres/0001_tracking.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "registry",
+        sqlite: include_str!("../migrations/sqlite/0002_registry.sql"),
+        postgres: include_str!("../migrations/postgres/0002_registry.sql"),
+    },
+];
 
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)
 }
 
-/// Split a migration file into statements (no semicolons inside our literals).
-fn statements(sql: &str) -> impl Iterator<Item = String> + '_ {
-    sql.split(';').filter_map(|s| {
-        let body: String = s
-            .lines()
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let body = body.trim().to_owned();
-        (!body.is_empty()).then_some(body)
-    })
+/// Split a migration file into statements: comment lines (`-- ...`) are dropped first, so a
+/// semicolon in a comment cannot split a statement (no semicolons inside our literals).
+fn statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Apply every pending migration.
@@ -103,9 +113,7 @@ mod tests {
 
     #[test]
     fn statements_split_and_skip_comments() {
-        let s: Vec<_> =
-            statements("-- c\nCREATE TABLE a (x INT);\n\n-- d\nCREATE INDEX i ON a (x);\n")
-                .collect();
+        let s = statements("-- c\nCREATE TABLE a (x INT);\n\n-- d; e\nCREATE INDEX i ON a (x);\n");
         assert_eq!(s, vec!["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
     }
 

@@ -6,10 +6,11 @@
 
 use sextant_search::{
     CmpOp, Condition, DatasetField, ExperimentField, Literal, LoggedModelAttr, LoggedModelField,
-    RunAttr, RunField,
+    ModelVersionField, RegisteredModelField, RunAttr, RunField,
 };
 
 use crate::db::{Dialect, Value, placeholders};
+use crate::registry::{ModelVersionSearch, RegisteredModelSearch};
 use crate::{ExperimentSearch, LoggedModelSearch, RunSearch};
 
 /// SQL text under construction with its parameters in text order.
@@ -553,6 +554,240 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
             }
             LoggedModelField::Tag(key) => {
                 kv_condition(&mut sql, d, &MODEL_TAGS, key, c.op, &c.value)
+            }
+        }
+    }
+    sql.push(" ORDER BY ");
+    sql.push(&order.join(", "));
+    sql.push(" LIMIT ? OFFSET ?");
+    sql.bind(i64::try_from(s.max_results + 1).unwrap_or(i64::MAX));
+    sql.bind(i64::try_from(s.offset).unwrap_or(i64::MAX));
+    sql
+}
+
+/// A condition on a registry tag table. Unlike run tags, `!=` also matches models that lack the
+/// tag (MLflow's client appends ``tags.`mlflow.prompt.is_prompt` != 'true'`` to every registered
+/// model search and expects untagged models back).
+fn registry_tag_condition(
+    sql: &mut Sql,
+    d: Dialect,
+    probe: &str,
+    key: &str,
+    op: CmpOp,
+    value: &Literal,
+) {
+    if op == CmpOp::Ne {
+        sql.push(&format!(
+            "NOT EXISTS ({probe} AND kv.key = ? AND kv.value = ?)"
+        ));
+        sql.bind(key);
+        sql.bind(literal_value(value));
+        return;
+    }
+    match op {
+        CmpOp::IsNull => {
+            sql.push(&format!("NOT EXISTS ({probe} AND kv.key = ?)"));
+            sql.bind(key);
+        }
+        CmpOp::IsNotNull => {
+            sql.push(&format!("EXISTS ({probe} AND kv.key = ?)"));
+            sql.bind(key);
+        }
+        op => {
+            sql.push(&format!("EXISTS ({probe} AND kv.key = ? AND "));
+            sql.bind(key);
+            compare(sql, d, "kv.value", op, literal_value(value), list_of(value));
+            sql.push(")");
+        }
+    }
+}
+
+pub(crate) const REGISTERED_MODEL_COLUMNS: &str =
+    "rm.model_key, rm.name, rm.creation_time, rm.last_updated_time, rm.description";
+
+pub(crate) fn registered_models(d: Dialect, s: &RegisteredModelSearch) -> Sql {
+    let mut order: Vec<String> = Vec::new();
+    let mut saw_name = false;
+    let mut joins = Sql::default();
+    for (i, ob) in s.order_by.iter().enumerate() {
+        let dir = if ob.ascending { "ASC" } else { "DESC" };
+        match &ob.field {
+            RegisteredModelField::Name => {
+                saw_name = true;
+                order.push(format!("rm.name {dir}"));
+            }
+            RegisteredModelField::CreationTimestamp => {
+                order.push(format!("rm.creation_time {dir}"))
+            }
+            RegisteredModelField::LastUpdatedTimestamp => {
+                order.push(format!("rm.last_updated_time {dir}"));
+            }
+            RegisteredModelField::Tag(key) => {
+                joins.push(&format!(
+                    " LEFT JOIN registered_model_tags o{i} ON o{i}.model_key = rm.model_key AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+        }
+    }
+    if !saw_name {
+        order.push("rm.name ASC".into());
+    }
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {REGISTERED_MODEL_COLUMNS} FROM registered_models rm"
+    ));
+    sql.append(joins);
+    sql.push(" WHERE 1 = 1");
+    for c in &s.filter {
+        sql.push(" AND ");
+        match &c.field {
+            RegisteredModelField::Tag(key) => registry_tag_condition(
+                &mut sql,
+                d,
+                "SELECT 1 FROM registered_model_tags kv WHERE kv.model_key = rm.model_key",
+                key,
+                c.op,
+                &c.value,
+            ),
+            RegisteredModelField::Name => compare(
+                &mut sql,
+                d,
+                "rm.name",
+                c.op,
+                literal_value(&c.value),
+                list_of(&c.value),
+            ),
+            RegisteredModelField::CreationTimestamp => {
+                compare(
+                    &mut sql,
+                    d,
+                    "rm.creation_time",
+                    c.op,
+                    int_literal(&c.value),
+                    None,
+                );
+            }
+            RegisteredModelField::LastUpdatedTimestamp => {
+                compare(
+                    &mut sql,
+                    d,
+                    "rm.last_updated_time",
+                    c.op,
+                    int_literal(&c.value),
+                    None,
+                );
+            }
+        }
+    }
+    sql.push(" ORDER BY ");
+    sql.push(&order.join(", "));
+    sql.push(" LIMIT ? OFFSET ?");
+    sql.bind(i64::try_from(s.max_results + 1).unwrap_or(i64::MAX));
+    sql.bind(i64::try_from(s.offset).unwrap_or(i64::MAX));
+    sql
+}
+
+pub(crate) const MODEL_VERSION_COLUMNS: &str = "mv.model_key, rm.name, mv.version, \
+    mv.creation_time, mv.last_updated_time, mv.description, mv.current_stage, mv.source, \
+    mv.run_id, mv.run_link, mv.status, mv.model_id, mv.user_id";
+
+pub(crate) fn model_versions(d: Dialect, s: &ModelVersionSearch) -> Sql {
+    let mut order: Vec<String> = Vec::new();
+    let mut joins = Sql::default();
+    for (i, ob) in s.order_by.iter().enumerate() {
+        let dir = if ob.ascending { "ASC" } else { "DESC" };
+        match &ob.field {
+            ModelVersionField::Name => order.push(format!("rm.name {dir}")),
+            ModelVersionField::VersionNumber => order.push(format!("mv.version {dir}")),
+            ModelVersionField::RunId => order.push(format!("mv.run_id {dir}")),
+            ModelVersionField::SourcePath => order.push(format!("mv.source {dir}")),
+            ModelVersionField::CreationTimestamp => order.push(format!("mv.creation_time {dir}")),
+            ModelVersionField::LastUpdatedTimestamp => {
+                order.push(format!("mv.last_updated_time {dir}"));
+            }
+            ModelVersionField::Tag(key) => {
+                joins.push(&format!(
+                    " LEFT JOIN model_version_tags o{i} ON o{i}.model_key = mv.model_key \
+                     AND o{i}.version = mv.version AND o{i}.key = ?"
+                ));
+                joins.bind(key.as_str());
+                order.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                order.push(format!("o{i}.value {dir}"));
+            }
+        }
+    }
+    order.push("rm.name ASC".into());
+    order.push("mv.version DESC".into());
+    let mut sql = Sql::default();
+    sql.push(&format!(
+        "SELECT {MODEL_VERSION_COLUMNS} FROM model_versions mv \
+         JOIN registered_models rm ON rm.model_key = mv.model_key"
+    ));
+    sql.append(joins);
+    sql.push(" WHERE mv.deleted = 0");
+    for c in &s.filter {
+        sql.push(" AND ");
+        match &c.field {
+            ModelVersionField::Tag(key) => registry_tag_condition(
+                &mut sql,
+                d,
+                "SELECT 1 FROM model_version_tags kv WHERE kv.model_key = mv.model_key \
+                 AND kv.version = mv.version",
+                key,
+                c.op,
+                &c.value,
+            ),
+            ModelVersionField::VersionNumber => match (c.op, list_of(&c.value)) {
+                (CmpOp::In | CmpOp::NotIn, Some(items)) if !items.is_empty() => {
+                    let not = if c.op == CmpOp::NotIn { "NOT " } else { "" };
+                    sql.push(&format!(
+                        "mv.version {not}IN ({})",
+                        placeholders(items.len())
+                    ));
+                    for i in items {
+                        // Validation upstream admits integers only; anything else matches none.
+                        sql.bind(i.trim().parse::<i64>().unwrap_or(-1));
+                    }
+                }
+                _ => compare(&mut sql, d, "mv.version", c.op, int_literal(&c.value), None),
+            },
+            ModelVersionField::CreationTimestamp => {
+                compare(
+                    &mut sql,
+                    d,
+                    "mv.creation_time",
+                    c.op,
+                    int_literal(&c.value),
+                    None,
+                );
+            }
+            ModelVersionField::LastUpdatedTimestamp => {
+                compare(
+                    &mut sql,
+                    d,
+                    "mv.last_updated_time",
+                    c.op,
+                    int_literal(&c.value),
+                    None,
+                );
+            }
+            f => {
+                let col = match f {
+                    ModelVersionField::Name => "rm.name",
+                    ModelVersionField::RunId => "mv.run_id",
+                    _ => "mv.source",
+                };
+                compare(
+                    &mut sql,
+                    d,
+                    col,
+                    c.op,
+                    literal_value(&c.value),
+                    list_of(&c.value),
+                );
             }
         }
     }

@@ -533,7 +533,7 @@ fn touch_logged_model(tx: &mut dyn Tx, model_id: &str) -> Result<()> {
     Ok(())
 }
 
-fn page<T>(mut items: Vec<T>, max: u64, offset: u64) -> Page<T> {
+pub(crate) fn page<T>(mut items: Vec<T>, max: u64, offset: u64) -> Page<T> {
     let max_usize = usize::try_from(max).unwrap_or(usize::MAX);
     let more = items.len() > max_usize;
     items.truncate(max_usize);
@@ -574,7 +574,7 @@ impl<D: Db> SqlStore<D> {
         })
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -584,7 +584,7 @@ impl<D: Db> SqlStore<D> {
             .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
     }
 
-    async fn write<T: Send + 'static>(
+    pub(crate) async fn write<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
@@ -595,7 +595,7 @@ impl<D: Db> SqlStore<D> {
     }
 
     /// A write that may lose a uniqueness race on PostgreSQL: retried a few times.
-    async fn write_retrying<T: Send + 'static>(
+    pub(crate) async fn write_retrying<T: Send + 'static>(
         &self,
         f: impl Fn(&mut dyn Tx) -> Result<T> + Send + Sync + 'static,
     ) -> Result<T> {

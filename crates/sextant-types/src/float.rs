@@ -108,3 +108,24 @@ mod tests {
         assert!(serde_json::from_str::<WireF64>(r#""abc""#).is_err());
     }
 }
+
+#[cfg(test)]
+mod roundtrip_tests {
+    use super::WireF64;
+
+    #[test]
+    fn json_floats_round_trip_exactly() {
+        // serde_json's default float parser may be off by one ulp; Sextant needs exact values
+        // (the workspace enables `float_roundtrip`). This value came back wrong without it.
+        for v in [
+            0.999_800_041_992_001_7_f64,
+            0.1,
+            1e-300,
+            123_456.789_012_345_67,
+        ] {
+            let s = serde_json::to_string(&WireF64(v)).unwrap();
+            let back: WireF64 = serde_json::from_str(&s).unwrap();
+            assert_eq!(back.0.to_bits(), v.to_bits(), "{s}");
+        }
+    }
+}

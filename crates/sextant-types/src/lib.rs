@@ -7,6 +7,7 @@
 
 pub mod api;
 mod float;
+pub mod registry;
 
 use serde::{Deserialize, Serialize};
 

@@ -104,6 +104,11 @@ pub struct ServerArgs {
     #[arg(long, short = 'w', hide = true)]
     pub workers: Option<String>,
 
+    /// Who requests are from when they do not say (the `X-Sextant-User` header): recorded as
+    /// the actor of registry changes made through the MLflow API, e.g. alias moves.
+    #[arg(long, env = env::SEXTANT_USER)]
+    pub user: Option<String>,
+
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,

@@ -19,3 +19,8 @@ pub const SEXTANT_ARTIFACTS_DESTINATION: &str = "SEXTANT_ARTIFACTS_DESTINATION";
 pub const MLFLOW_BACKEND_STORE_URI: &str = "MLFLOW_BACKEND_STORE_URI";
 /// MLflow's variable for the artifacts destination, honoured when ours is unset.
 pub const MLFLOW_ARTIFACTS_DESTINATION: &str = "MLFLOW_ARTIFACTS_DESTINATION";
+/// Who you are, for registry review decisions and the audit log (`--user` on the server and on
+/// `sextant models`).
+pub const SEXTANT_USER: &str = "SEXTANT_USER";
+/// The tracking server the client commands (`sextant models ...`) talk to.
+pub const MLFLOW_TRACKING_URI: &str = "MLFLOW_TRACKING_URI";

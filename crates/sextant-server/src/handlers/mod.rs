@@ -4,6 +4,8 @@ pub mod artifacts;
 pub mod experiments;
 pub mod logged_models;
 pub mod misc;
+pub mod registry;
+pub mod review;
 pub mod runs;
 
 use axum::Json;

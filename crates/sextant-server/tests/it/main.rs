@@ -28,8 +28,10 @@ async fn ctx() -> Ctx {
         .expect("location");
     let artifacts = ObjectArtifactStore::open(&loc).expect("artifact store");
     let state = AppState {
-        tracking: TrackingService::new(store),
+        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>),
+        registry: sextant_core::registry::RegistryService::new(store),
         artifacts: Arc::new(artifacts),
+        default_user: None,
     };
     Ctx {
         app: app(state),

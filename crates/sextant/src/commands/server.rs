@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
+use sextant_core::registry::RegistryService;
 use sextant_core::tracking::TrackingService;
 use sextant_server::AppState;
+use sextant_store::MetadataStore;
 
 use crate::cli::ServerArgs;
 use crate::env;
@@ -19,6 +21,7 @@ pub struct ServerSettings {
     pub backend_store_uri: String,
     pub artifacts_destination: String,
     pub grace: Duration,
+    pub user: Option<String>,
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -59,6 +62,7 @@ pub fn resolve(args: &ServerArgs) -> Result<ServerSettings> {
         backend_store_uri,
         artifacts_destination,
         grace: Duration::from_secs(args.shutdown_grace),
+        user: args.user.clone().filter(|u| !u.trim().is_empty()),
     })
 }
 
@@ -90,8 +94,10 @@ async fn serve(s: ServerSettings) -> Result<()> {
     let artifacts = ObjectArtifactStore::open(&location)
         .with_context(|| format!("cannot open the artifact store {}", s.artifacts_destination))?;
     let state = AppState {
-        tracking: TrackingService::new(Arc::clone(&store)),
+        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn MetadataStore>),
+        registry: RegistryService::new(Arc::clone(&store)),
         artifacts: Arc::new(artifacts),
+        default_user: s.user.clone(),
     };
     let listener = tokio::net::TcpListener::bind(&s.addr)
         .await

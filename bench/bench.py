@@ -1,0 +1,1042 @@
+#!/usr/bin/env python3
+"""Sextant benchmarks: the same workloads against `mlflow server` and `sextant server`.
+
+Run through `bench/run` (which prepares .venv); `bench/run --help` lists the options.
+Every server is started fresh on a free 127.0.0.1 port with its own temporary SQLite store and
+artifact folder, health-checked with GET /health, and stopped by PID (SIGTERM, then SIGKILL) on
+every exit path.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+WORKLOADS = ("ingest", "history")
+SERVERS = ("mlflow", "sextant")
+JSON_HEADERS = {"Content-Type": "application/json"}
+HISTORY_PAGE = 25000  # what the mlflow client always asks for (GET_METRIC_HISTORY_MAX_RESULTS)
+T0_MS = 1_700_000_000_000  # base timestamp of every logged metric (fixed, so runs are comparable)
+
+# Settings per mode. The ingest numbers are per server; `--duration` etc. override them.
+MODES = {
+    "full": dict(clients=8, warmup=3.0, duration=30.0, history_points=100_000, repeats=3,
+                 big_history_points=1_000_000),
+    "quick": dict(clients=8, warmup=1.0, duration=3.0, history_points=10_000, repeats=3,
+                  big_history_points=0),
+}
+INGEST_BATCH = 1000        # metrics per log-batch request (the server-side maximum)
+INGEST_KEYS = 10           # distinct metric keys; a batch holds 100 steps of each
+INGEST_BATCHES_PER_RUN = 10
+INGEST_PARAMS = 5
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- processes
+def _proc_stat(pid):
+    """(ppid, session, utime+stime ticks) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = data[data.rfind(")") + 2:].split()
+    # fields[0] is the state; ppid=1, pgrp=2, session=3, utime=11, stime=12
+    try:
+        return int(fields[1]), int(fields[3]), int(fields[11]) + int(fields[12])
+    except (IndexError, ValueError):
+        return None
+
+
+def process_tree(root):
+    """PIDs of `root` and every live process below it, plus anything left in its session
+    (we start each server with setsid, so its session id is its own PID)."""
+    stats = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _proc_stat(int(name))
+            if st:
+                stats[int(name)] = st
+    tree = {root} if root in stats else set()
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, sid, _) in stats.items():
+            if pid not in tree and (ppid in tree or sid == root):
+                tree.add(pid)
+                changed = True
+    return tree, stats
+
+
+def tree_cpu_seconds(root):
+    tree, stats = process_tree(root)
+    return sum(stats[p][2] for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(root):
+    tree, _ = process_tree(root)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def _still_ours(pid, root):
+    st = _proc_stat(pid)
+    return st is not None and (st[1] == root or pid == root)
+
+
+def stop_process_tree(proc, grace=20.0):
+    """SIGTERM the server and its workers by PID, wait, then SIGKILL whatever is left.
+    Only PIDs in the session we created are ever signalled."""
+    root = proc.pid
+    tree, _ = process_tree(root)
+    tree.add(root)
+    for pid in sorted(tree):
+        if _still_ours(pid, root):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        proc.poll()
+        alive = [p for p in tree if p != root and _still_ours(p, root)]
+        if proc.returncode is not None and not alive:
+            break
+        time.sleep(0.05)
+    # Anything still there (including children that appeared meanwhile) gets SIGKILL.
+    leftover, _ = process_tree(root)
+    for pid in sorted((tree | leftover)):
+        if _still_ours(pid, root) and not (pid == root and proc.poll() is not None):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    return proc.returncode
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """One server (mlflow or sextant) on a free port with its own temporary data dir."""
+
+    def __init__(self, kind, sextant_bin, keep=False):
+        self.kind = kind
+        self.sextant_bin = sextant_bin
+        self.keep = keep
+        self.proc = None
+        self.dir = None
+        self.port = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self):
+        db = self.dir / "db.sqlite"
+        args = ["--host", "127.0.0.1", "--port", str(self.port),
+                "--backend-store-uri", f"sqlite:///{db}",  # db is absolute: sqlite:////tmp/...
+                "--artifacts-destination", str(self.dir / "artifacts")]
+        if self.kind == "mlflow":
+            return [str(Path(sys.executable).parent / "mlflow"), "server", *args]
+        return [str(self.sextant_bin), "server", *args]
+
+    def start(self, timeout=180):
+        self.dir = Path(tempfile.mkdtemp(prefix=f"sextant-bench-{self.kind}-"))
+        (self.dir / "artifacts").mkdir()
+        self.port = free_port()
+        cmd = self.command()
+        env = dict(os.environ)
+        env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        env.setdefault("DO_NOT_TRACK", "true")
+        t0 = time.monotonic()
+        with open(self.dir / "server.log", "wb") as logf:
+            logf.write(("$ " + " ".join(cmd) + "\n").encode())
+            logf.flush()
+            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir, env=env,
+                                         start_new_session=True)
+        sess = requests.Session()
+        sess.trust_env = False
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.kind} server exited with {self.proc.returncode} "
+                                   f"while starting; log tail:\n{self.log_tail()}")
+            try:
+                r = sess.get(self.url + "/health", timeout=2)
+                if r.status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"{self.kind} server not healthy after {timeout}s; "
+                                   f"log tail:\n{self.log_tail()}")
+            time.sleep(0.1)
+        self.startup_s = time.monotonic() - t0
+        log(f"  {self.kind} server up on port {self.port} (pid {self.proc.pid}, "
+            f"healthy after {self.startup_s:.1f}s)")
+
+    def log_tail(self, n=3000):
+        try:
+            return (self.dir / "server.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return "(no log)"
+
+    def cpu_seconds(self):
+        return tree_cpu_seconds(self.proc.pid)
+
+    def rss_mb(self):
+        return tree_rss_mb(self.proc.pid)
+
+    def stop(self):
+        if self.proc is not None:
+            proc, self.proc = self.proc, None
+            if proc.poll() is None or process_tree(proc.pid)[0]:
+                stop_process_tree(proc)
+        if self.dir is not None:
+            if self.keep:
+                log(f"  kept {self.dir}")
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+def new_session():
+    s = requests.Session()
+    s.trust_env = False  # never route 127.0.0.1 through a proxy from the environment
+    return s
+
+
+def call(session, method, url, path, body=None, params=None, timeout=300):
+    r = session.request(method, url + path, params=params,
+                        data=None if body is None else json.dumps(body),
+                        headers=JSON_HEADERS if body is not None else None, timeout=timeout)
+    if r.status_code != 200:
+        raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text[:500]}")
+    return r.json()
+
+
+def create_experiment(session, url, name):
+    return call(session, "POST", url, "/api/2.0/mlflow/experiments/create", {"name": name})["experiment_id"]
+
+
+def create_run_body(exp_id, name):
+    """What `mlflow.start_run` sends."""
+    return {"experiment_id": exp_id, "user_id": "bench", "start_time": int(time.time() * 1000),
+            "run_name": name,
+            "tags": [{"key": "mlflow.user", "value": "bench"},
+                     {"key": "mlflow.source.name", "value": "bench.py"},
+                     {"key": "mlflow.source.type", "value": "LOCAL"},
+                     {"key": "mlflow.runName", "value": name}]}
+
+
+def create_run(session, url, exp_id, name):
+    return call(session, "POST", url, "/api/2.0/mlflow/runs/create",
+                create_run_body(exp_id, name))["run"]["info"]["run_id"]
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[k]
+
+
+# --------------------------------------------------------------------------- ingest
+def ingest_batches():
+    """The metric part of each log-batch body of a run, serialized once up front so that the
+    client spends (almost) no CPU building requests: INGEST_BATCHES_PER_RUN batches of
+    INGEST_BATCH metrics, INGEST_KEYS keys x (INGEST_BATCH / INGEST_KEYS) steps each."""
+    steps_per_batch = INGEST_BATCH // INGEST_KEYS
+    out = []
+    for b in range(INGEST_BATCHES_PER_RUN):
+        metrics = []
+        for j in range(INGEST_BATCH):
+            k, step = j % INGEST_KEYS, b * steps_per_batch + j // INGEST_KEYS
+            metrics.append({"key": f"metric_{k}", "value": 1.0 / (1.0 + step * 0.01 + k),
+                            "timestamp": T0_MS + step, "step": step})
+        out.append(json.dumps(metrics, separators=(",", ":")).encode())
+    return out
+
+
+def ingest_worker(idx, url, exp_id, warmup, duration, ready_q, go, start_at, result_q):
+    """One client process: create runs and log params and metric batches until the deadline.
+    Only requests that complete inside the measured window count."""
+    try:
+        session = new_session()
+        session.get(url + "/health", timeout=30)  # open the connection before the clock starts
+        batches = ingest_batches()
+        params = json.dumps([{"key": f"param_{i}", "value": f"value-{i}-{idx}"}
+                             for i in range(INGEST_PARAMS)]).encode()
+        u_create = url + "/api/2.0/mlflow/runs/create"
+        u_batch = url + "/api/2.0/mlflow/runs/log-batch"
+        u_update = url + "/api/2.0/mlflow/runs/update"
+        ready_q.put(idx)
+        go.wait()
+        t_start = start_at.value
+        t_window = t_start + warmup
+        t_end = t_window + duration
+        while time.monotonic() < t_start:
+            time.sleep(0.001)
+
+        lat = {"create": [], "params": [], "metrics": [], "update": []}
+        errors = {k: 0 for k in lat}
+        requests_total = {k: 0 for k in lat}
+        error_samples = []
+        points = 0
+        runs_done = 0
+        state = {"cpu_a": None}
+        verify_run = None
+
+        def post(kind, u, body, n_points=0):
+            nonlocal points
+            t = time.monotonic()
+            if state["cpu_a"] is None and t >= t_window:
+                state["cpu_a"] = (time.process_time(), t)
+            resp, ok = None, False
+            try:
+                resp = session.post(u, data=body, headers=JSON_HEADERS, timeout=300)
+                ok = resp.status_code == 200
+                err = None if ok else f"{kind}: HTTP {resp.status_code} {resp.text[:300]}"
+            except requests.RequestException as e:
+                err = f"{kind}: {e!r}"[:400]
+            t2 = time.monotonic()
+            requests_total[kind] += 1
+            if not ok:
+                errors[kind] += 1
+                if len(error_samples) < 5:
+                    error_samples.append(err)
+            elif t_window <= t2 <= t_end:
+                lat[kind].append(t2 - t)
+                points += n_points
+            return resp if ok else None
+
+        n = 0
+        while time.monotonic() < t_end:
+            n += 1
+            name = f"w{idx}-r{n}"
+            resp = post("create", u_create, json.dumps(create_run_body(exp_id, name)).encode())
+            if resp is None:
+                time.sleep(0.01)
+                continue
+            run_id = resp.json()["run"]["info"]["run_id"]
+            rid = run_id.encode()
+            params_ok = post("params", u_batch,
+                             b'{"run_id":"' + rid + b'","params":' + params + b"}") is not None
+            batches_ok = 0
+            for b in batches:
+                if time.monotonic() >= t_end:
+                    break
+                if post("metrics", u_batch, b'{"run_id":"' + rid + b'","metrics":' + b + b"}",
+                        INGEST_BATCH) is not None:
+                    batches_ok += 1
+            if time.monotonic() < t_end:
+                post("update", u_update, json.dumps(
+                    {"run_id": run_id, "run_uuid": run_id, "status": "FINISHED",
+                     "end_time": int(time.time() * 1000)}).encode())
+            if batches_ok == len(batches):
+                runs_done += 1
+            if verify_run is None and params_ok and batches_ok:
+                verify_run = (run_id, batches_ok)
+        t_stop = time.monotonic()
+        cpu_b = time.process_time()
+        cpu_a, t_a = state["cpu_a"] or (cpu_b, t_stop)
+        result_q.put({"idx": idx, "lat": lat, "errors": errors, "requests": requests_total,
+                      "error_samples": error_samples, "points": points, "runs_done": runs_done,
+                      "verify_run": verify_run, "client_cpu_s": cpu_b - cpu_a,
+                      "client_wall_s": t_stop - t_a})
+    except BaseException as e:  # report instead of hanging the parent
+        result_q.put({"idx": idx, "fatal": f"{e!r}\n{traceback.format_exc()}"})
+        ready_q.put(idx)  # in case it failed before it was ready: the parent must not wait
+
+
+def workload_ingest(server, cfg):
+    url = server.url
+    s = new_session()
+    exp_id = create_experiment(s, url, "bench-ingest")
+    ctx = mp.get_context("fork")
+    ready_q, result_q = ctx.Queue(), ctx.Queue()
+    go = ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    n = cfg["clients"]
+    warmup, duration = cfg["warmup"], cfg["duration"]
+    procs = [ctx.Process(target=ingest_worker, daemon=True,
+                         args=(i, url, exp_id, warmup, duration, ready_q, go, start_at, result_q))
+             for i in range(n)]
+    results = []
+    try:
+        for p in procs:
+            p.start()
+        for _ in range(n):
+            ready_q.get(timeout=60)
+        start_at.value = time.monotonic() + 0.2
+        go.set()
+        t_window = start_at.value + warmup
+        t_end = t_window + duration
+        while time.monotonic() < t_window:
+            time.sleep(0.005)
+        srv_cpu_a = server.cpu_seconds()
+        while time.monotonic() < t_end:
+            time.sleep(0.005)
+        srv_cpu_b = server.cpu_seconds()
+        rss = server.rss_mb()
+        for _ in range(n):
+            results.append(result_q.get(timeout=duration + 600))
+        for p in procs:
+            p.join(timeout=30)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=5)
+
+    fatal = [r["fatal"] for r in results if "fatal" in r]
+    if fatal:
+        raise RuntimeError("ingest client failed:\n" + fatal[0])
+
+    lat = {k: sorted(x for r in results for x in r["lat"][k]) for k in results[0]["lat"]}
+    errors = {k: sum(r["errors"][k] for r in results) for k in lat}
+    reqs = {k: sum(r["requests"][k] for r in results) for k in lat}
+    points = sum(r["points"] for r in results)
+    client_cpu = sum(r["client_cpu_s"] for r in results)
+    client_cores = sum(r["client_cpu_s"] / r["client_wall_s"] for r in results if r["client_wall_s"] > 0)
+    out = {
+        "clients": n, "warmup_s": warmup, "duration_s": duration,
+        "metrics_per_batch": INGEST_BATCH, "batches_per_run": INGEST_BATCHES_PER_RUN,
+        "params_per_run": INGEST_PARAMS,
+        "metric_points": points,
+        "points_per_s": points / duration,
+        "log_batch_requests_per_s": len(lat["metrics"]) / duration,
+        "runs_completed": sum(r["runs_done"] for r in results),
+        "latency_ms": {k: {"count": len(v),
+                           "p50": _ms(percentile(v, 50)), "p99": _ms(percentile(v, 99)),
+                           "mean": _ms(statistics.fmean(v)) if v else None}
+                       for k, v in lat.items()},
+        "requests": reqs,
+        "errors": errors,
+        "error_samples": [e for r in results for e in r["error_samples"]][:5],
+        "client_cpu_s": client_cpu,
+        "client_cores_used": client_cores,
+        "server_cpu_s": srv_cpu_b - srv_cpu_a,
+        "server_cores_used": (srv_cpu_b - srv_cpu_a) / duration,
+        "server_rss_mb": rss,
+    }
+    # Spot check: a run holds exactly the params and points that were acknowledged.
+    verify = next((r["verify_run"] for r in results if r["verify_run"]), None)
+    out["verified"] = False
+    out["verify_problems"] = ["no run got its params and a metric batch logged"]
+    if verify:
+        run_id, batches_ok = verify
+        steps = batches_ok * INGEST_BATCH // INGEST_KEYS
+        hist = read_history(s, url, run_id, "metric_0")
+        run = call(s, "GET", url, "/api/2.0/mlflow/runs/get", params={"run_id": run_id})["run"]
+        got_params = {p["key"] for p in run.get("data", {}).get("params", [])}
+        problems = []
+        if len(hist["metrics"]) != steps:
+            problems.append(f"metric_0 history has {len(hist['metrics'])} points, expected {steps}")
+        elif sorted(m["step"] for m in hist["metrics"]) != list(range(steps)):
+            problems.append("metric_0 history steps are not 0..n-1")
+        if got_params != {f"param_{i}" for i in range(INGEST_PARAMS)}:
+            problems.append(f"run params {sorted(got_params)}")
+        out["verified"] = not problems
+        out["verify_problems"] = problems
+    return out
+
+
+def _ms(x):
+    return None if x is None else x * 1000
+
+
+# --------------------------------------------------------------------------- history
+def history_value(i):
+    return 1.0 / (1.0 + i * 1e-4) + (i % 7) * 1e-9
+
+
+def log_history(session, url, run_id, key, n):
+    """Log n points of one metric with log-batch, INGEST_BATCH per request; returns seconds."""
+    t = time.monotonic()
+    for start in range(0, n, INGEST_BATCH):
+        metrics = [{"key": key, "value": history_value(i), "timestamp": T0_MS + i, "step": i}
+                   for i in range(start, min(n, start + INGEST_BATCH))]
+        r = session.post(url + "/api/2.0/mlflow/runs/log-batch", headers=JSON_HEADERS,
+                         data=json.dumps({"run_id": run_id, "metrics": metrics}), timeout=300)
+        if r.status_code != 200:
+            raise RuntimeError(f"log-batch -> {r.status_code}: {r.text[:500]}")
+    return time.monotonic() - t
+
+
+def read_history(session, url, run_id, key):
+    """Read a whole metric history the way MlflowClient.get_metric_history does: GET with
+    max_results=25000, then follow next_page_token until there is none."""
+    t = time.monotonic()
+    metrics, pages, nbytes, decode_s = [], 0, 0, 0.0
+    token = None
+    while True:
+        params = {"run_uuid": run_id, "metric_key": key, "run_id": run_id,
+                  "max_results": HISTORY_PAGE}
+        if token:
+            params["page_token"] = token
+        r = session.get(url + "/api/2.0/mlflow/metrics/get-history", params=params, timeout=600)
+        if r.status_code != 200:
+            raise RuntimeError(f"get-history -> {r.status_code}: {r.text[:500]}")
+        pages += 1
+        nbytes += len(r.content)
+        td = time.monotonic()
+        body = r.json()
+        decode_s += time.monotonic() - td
+        metrics.extend(body.get("metrics", []))
+        token = body.get("next_page_token")
+        if not token:
+            break
+        if pages > 100_000:
+            raise RuntimeError("get-history: more than 100,000 pages; a page token loops?")
+    return {"seconds": time.monotonic() - t, "metrics": metrics, "pages": pages,
+            "bytes": nbytes, "decode_s": decode_s}
+
+
+def check_history(metrics, n):
+    """(fatal, other) problems of a read-back history. Fatal: points missing, extra or
+    out of order, so the read did not really complete. Other: values or timestamps that differ
+    from what was logged (recorded and reported, but the timing still stands)."""
+    if len(metrics) != n:
+        return [f"read {len(metrics)} points, logged {n}"], []
+    steps = [m.get("step", 0) for m in metrics]
+    if steps != list(range(n)):
+        if sorted(steps) == list(range(n)):
+            return ["points not in step order"], []
+        return [f"steps differ from 0..{n - 1}"], []
+    bad = [m for m in metrics if m.get("value") != history_value(m["step"])
+           or m.get("timestamp") != T0_MS + m["step"]]
+    if bad:
+        m = bad[0]
+        return [], [f"{len(bad)} of {n} points differ from what was logged, e.g. step "
+                    f"{m['step']}: logged value {history_value(m['step'])!r} timestamp "
+                    f"{T0_MS + m['step']}, read back value {m.get('value')!r} timestamp "
+                    f"{m.get('timestamp')}"]
+    return [], []
+
+
+def timed_reads(session, url, run_id, key, n, repeats):
+    reads, data_problems = [], []
+    for _ in range(repeats):
+        h = read_history(session, url, run_id, key)
+        fatal, other = check_history(h["metrics"], n)
+        if fatal:
+            raise RuntimeError(f"get-history returned wrong data for {n} points: "
+                               + "; ".join(fatal))
+        data_problems = data_problems or other
+        reads.append({k: h[k] for k in ("seconds", "pages", "bytes", "decode_s")})
+        del h
+    med = statistics.median(r["seconds"] for r in reads)
+    return {"points": n, "seconds_median": med,
+            "http_seconds_median": statistics.median(r["seconds"] - r["decode_s"] for r in reads),
+            "points_per_s": n / med, "pages": reads[0]["pages"], "bytes": reads[0]["bytes"],
+            "reads": reads, "data_problems": data_problems}
+
+
+def workload_history(server, cfg):
+    url = server.url
+    s = new_session()
+    exp_id = create_experiment(s, url, "bench-history")
+    n = cfg["history_points"]
+    run_id = create_run(s, url, exp_id, "history")
+    log_s = log_history(s, url, run_id, "loss", n)
+    out = {"points": n, "page_size": HISTORY_PAGE, "repeats": cfg["repeats"], "log_seconds": log_s}
+    out["read"] = timed_reads(s, url, run_id, "loss", n, cfg["repeats"])
+    big = cfg["big_history_points"]
+    if big and server.kind == "sextant":
+        run_big = create_run(s, url, exp_id, "history-big")
+        out["big_log_seconds"] = log_history(s, url, run_big, "loss", big)
+        out["big_read"] = timed_reads(s, url, run_big, "loss", big, cfg["repeats"])
+    out["server_rss_mb"] = server.rss_mb()
+    return out
+
+
+WORKLOAD_FUNCS = {"ingest": workload_ingest, "history": workload_history}
+
+
+# --------------------------------------------------------------------------- reporting
+def rows_for(workload, res, cfg):
+    """(metric, mlflow value, sextant value, higher_is_better, format) rows of one workload."""
+    m, x = res.get("mlflow") or {}, res.get("sextant") or {}
+
+    def g(d, *path):
+        for p in path:
+            if not isinstance(d, dict) or d.get(p) is None:
+                return None
+            d = d[p]
+        return d
+
+    if workload == "ingest":
+        return [
+            ("metric points/s", g(m, "points_per_s"), g(x, "points_per_s"), True, "{:,.0f}"),
+            ("log-batch requests/s", g(m, "log_batch_requests_per_s"),
+             g(x, "log_batch_requests_per_s"), True, "{:,.1f}"),
+            ("log-batch p50 latency (ms)", g(m, "latency_ms", "metrics", "p50"),
+             g(x, "latency_ms", "metrics", "p50"), False, "{:,.1f}"),
+            ("log-batch p99 latency (ms)", g(m, "latency_ms", "metrics", "p99"),
+             g(x, "latency_ms", "metrics", "p99"), False, "{:,.1f}"),
+            ("runs/create p50 latency (ms)", g(m, "latency_ms", "create", "p50"),
+             g(x, "latency_ms", "create", "p50"), False, "{:,.1f}"),
+            ("runs/create p99 latency (ms)", g(m, "latency_ms", "create", "p99"),
+             g(x, "latency_ms", "create", "p99"), False, "{:,.1f}"),
+            ("failed requests", _sum(g(m, "errors")), _sum(g(x, "errors")), None, "{:,}"),
+            ("server CPU cores used", g(m, "server_cores_used"), g(x, "server_cores_used"),
+             None, "{:.2f}"),
+            ("client CPU cores used", g(m, "client_cores_used"), g(x, "client_cores_used"),
+             None, "{:.2f}"),
+            ("server memory, RSS (MB)", g(m, "server_rss_mb"), g(x, "server_rss_mb"), None,
+             "{:,.0f}"),
+        ]
+    n = cfg["history_points"]
+    rows = [
+        (f"read {_k(n)} points, end to end (s)", g(m, "read", "seconds_median"),
+         g(x, "read", "seconds_median"), False, "{:.3f}"),
+        ("  of which HTTP, excl. client JSON decode (s)", g(m, "read", "http_seconds_median"),
+         g(x, "read", "http_seconds_median"), False, "{:.3f}"),
+        (f"log {_k(n)} points, 1000/batch (s)", g(m, "log_seconds"), g(x, "log_seconds"), False,
+         "{:.3f}"),
+    ]
+    big = cfg["big_history_points"]
+    if big and "sextant" in res:
+        rows += [
+            (f"read {_k(big)} points, end to end (s)", "skipped", g(x, "big_read", "seconds_median"),
+             False, "{:.3f}"),
+            ("  of which HTTP, excl. client JSON decode (s)", "skipped",
+             g(x, "big_read", "http_seconds_median"), False, "{:.3f}"),
+        ]
+    rows.append(("server memory, RSS (MB)", g(m, "server_rss_mb"), g(x, "server_rss_mb"), None,
+                 "{:,.0f}"))
+    return rows
+
+
+def _sum(d):
+    return None if d is None else sum(d.values())
+
+
+def _k(n):
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return f"{n:,}"
+
+
+def ratio(mv, xv, higher_better):
+    if higher_better is None or not mv or not xv:
+        return None
+    return xv / mv if higher_better else mv / xv
+
+
+def render_table(workload, res, cfg):
+    rows = rows_for(workload, res, cfg)
+    table = [("workload", "metric", "mlflow", "sextant", "ratio")]
+    out_rows = []
+    for metric, mv, xv, hb, fmt in rows:
+        r = ratio(mv, xv, hb) if not isinstance(mv, str) else None
+        m_txt = mv if isinstance(mv, str) else (fmt.format(mv) if mv is not None else "-")
+        table.append((workload, metric, m_txt, fmt.format(xv) if xv is not None else "-",
+                      f"{r:.1f}x" if r is not None else ""))
+        out_rows.append({"metric": metric, "mlflow": mv, "sextant": xv,
+                         "higher_is_better": hb, "speedup": r})
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    lines = []
+    for i, row in enumerate(table):
+        lines.append("  ".join(c.ljust(widths[j]) if j < 2 else c.rjust(widths[j])
+                               for j, c in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines), out_rows
+
+
+def machine_info():
+    info = {"nproc": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(),
+            "kernel": platform.release(), "arch": platform.machine()}
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    info["memory_gb"] = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key = line.split(":")[0].strip().lower()
+                if key in ("model name", "hardware", "cpu model") and ":" in line:
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info["cpu_model"] = model or platform.processor() or "unknown"
+    return info
+
+
+def cpu_busy(seconds):
+    """Fraction of all CPUs busy over `seconds`, from /proc/stat."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    t1, i1 = sample()
+    time.sleep(seconds)
+    t2, i2 = sample()
+    return 0.0 if t2 == t1 else 1 - (i2 - i1) / (t2 - t1)
+
+
+def versions(sextant_bin):
+    v = {"mlflow": importlib.metadata.version("mlflow"),
+         "requests": importlib.metadata.version("requests"),
+         "python": platform.python_version()}
+    if sextant_bin:
+        try:
+            v["sextant"] = subprocess.run([str(sextant_bin), "--version"], capture_output=True,
+                                          text=True, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError) as e:
+            v["sextant"] = f"unknown ({e})"
+        v["sextant_bin"] = str(sextant_bin)
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "crates",
+                                "Cargo.toml", "Cargo.lock"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        if head:
+            v["git_commit"] = head + ("+uncommitted changes in crates/" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return v
+
+
+# --------------------------------------------------------------------------- sextant binary
+def newest_source_mtime():
+    newest = 0.0
+    for base in (ROOT / "crates",):
+        for dirpath, _, files in os.walk(base):
+            for f in files:
+                if f.endswith(".rs") or f == "Cargo.toml":
+                    newest = max(newest, os.path.getmtime(os.path.join(dirpath, f)))
+    for f in (ROOT / "Cargo.toml", ROOT / "Cargo.lock"):
+        if f.exists():
+            newest = max(newest, f.stat().st_mtime)
+    return newest
+
+
+def find_sextant(quick):
+    env = os.environ.get("SEXTANT_BIN")
+    if env:
+        p = Path(env)
+        if not p.is_absolute():
+            p = ROOT / p
+        if not os.access(p, os.X_OK):
+            raise SystemExit(f"SEXTANT_BIN={env}: not an executable file")
+        return p, f"$SEXTANT_BIN"
+    profile = "debug" if quick else "release"
+    p = ROOT / "target" / profile / "sextant"
+    if os.access(p, os.X_OK):
+        if p.stat().st_mtime < newest_source_mtime():
+            log(f"note: {p.relative_to(ROOT)} is older than the sources in crates/; "
+                f"rebuild it (cargo build{' --release' if not quick else ''} -p sextant) "
+                "to measure the current code")
+        return p, f"target/{profile}"
+    cmd = ["cargo", "build", "-p", "sextant"] + ([] if quick else ["--release"])
+    log(f"building sextant ({profile}): {' '.join(cmd)}")
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    if not os.access(p, os.X_OK):
+        raise SystemExit(f"cargo build did not produce {p}")
+    return p, f"target/{profile} (built now)"
+
+
+# --------------------------------------------------------------------------- validation
+def validate(results, workloads, servers, cfg):
+    """Problems that make the run fail (in every mode; --quick asserts nothing else)."""
+    problems = []
+
+    def finite_pos(v):
+        return isinstance(v, (int, float)) and math.isfinite(v) and v > 0
+
+    for w in workloads:
+        for srv in servers:
+            r = results[w].get(srv)
+            if r is None:
+                problems.append(f"{w}/{srv}: did not complete: {results[w].get(srv + '_error', '?')}")
+                continue
+            if w == "ingest":
+                for k in ("points_per_s", "metric_points"):
+                    if not finite_pos(r.get(k)):
+                        problems.append(f"{w}/{srv}: {k} = {r.get(k)!r}")
+                lat = r["latency_ms"]["metrics"]
+                if not (finite_pos(lat["p50"]) and finite_pos(lat["p99"]) and lat["p99"] >= lat["p50"]):
+                    problems.append(f"{w}/{srv}: log-batch latency {lat}")
+                if not r.get("verified"):
+                    problems.append(f"{w}/{srv}: read-back check failed: {r.get('verify_problems')}")
+                errs = sum(r["errors"].values())
+                if errs and srv == "sextant":
+                    problems.append(f"{w}/{srv}: {errs} failed requests, e.g. {r['error_samples'][:2]}")
+            else:
+                keys = ["read"] + (["big_read"] if cfg["big_history_points"] and srv == "sextant" else [])
+                for k in keys:
+                    rd = r.get(k) or {}
+                    if not finite_pos(rd.get("seconds_median")) or len(rd.get("reads", [])) != cfg["repeats"]:
+                        problems.append(f"{w}/{srv}: {k} = {rd!r}"[:300])
+                    if srv == "sextant" and rd.get("data_problems"):
+                        # A fast answer with wrong data is a failure, not a figure.
+                        problems.append(f"{w}/{srv}: {k} read back wrong data: {rd['data_problems'][:2]}")
+                if not finite_pos(r.get("log_seconds")):
+                    problems.append(f"{w}/{srv}: log_seconds = {r.get('log_seconds')!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------- main
+MAIN_PID = os.getpid()
+
+
+def _on_signal(signum, _frame):
+    if os.getpid() == MAIN_PID:
+        print(f"\nbench: got signal {signum}; stopping the servers", file=sys.stderr, flush=True)
+    raise SystemExit(128 + signum)
+
+
+def main():
+    ap = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Benchmark `sextant server` against `mlflow server` (same workloads, same "
+                    "machine, same run). Workloads: " + ", ".join(WORKLOADS) + " (default: all).")
+    ap.add_argument("workloads", nargs="*", metavar="WORKLOAD", help="ingest, history (default: all)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small smoke run (<1 min): checks every workload completes and the "
+                         "results are well-formed; no timing thresholds")
+    ap.add_argument("--servers", default=",".join(SERVERS),
+                    help="comma-separated subset of mlflow,sextant (default: both)")
+    ap.add_argument("--clients", type=int, help="ingest: concurrent client processes (default 8)")
+    ap.add_argument("--duration", type=float, help="ingest: measured seconds per server")
+    ap.add_argument("--warmup", type=float, help="ingest: unmeasured seconds before that")
+    ap.add_argument("--history-points", type=int, help="history: points in the metric")
+    ap.add_argument("--big-history-points", type=int,
+                    help="history: size of the Sextant-only read (0 skips it)")
+    ap.add_argument("--repeats", type=int, help="history: reads per size (median reported)")
+    ap.add_argument("--out", help="where to write the JSON results")
+    ap.add_argument("--keep", action="store_true", help="keep the servers' temp dirs (logs, db)")
+    args = ap.parse_args()
+
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    workloads = [w for w in WORKLOADS if w in args.workloads] or list(WORKLOADS)
+    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    for srv in servers:
+        if srv not in SERVERS:
+            ap.error(f"unknown server {srv!r}; choose from {', '.join(SERVERS)}")
+    mode = "quick" if args.quick else "full"
+    cfg = dict(MODES[mode])
+    for k in ("clients", "duration", "warmup", "history_points", "big_history_points", "repeats"):
+        if getattr(args, k) is not None:
+            cfg[k] = getattr(args, k)
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+
+    sextant_bin, bin_src = (find_sextant(args.quick) if "sextant" in servers else (None, None))
+    started = datetime.datetime.now().astimezone()
+    machine = machine_info()
+    vers = versions(sextant_bin)
+    log(f"Sextant benchmark ({mode} mode), {started:%Y-%m-%d %H:%M %Z}")
+    log(f"machine: {machine['nproc']} CPUs ({machine['cpu_model']}), "
+        f"{machine.get('memory_gb', '?')} GB RAM, Linux {machine['kernel']} {machine['arch']}")
+    log(f"versions: mlflow {vers['mlflow']}"
+        + (f", {vers.get('sextant')} ({bin_src}: {sextant_bin})" if sextant_bin else "")
+        + (f", commit {vers['git_commit']}" if vers.get("git_commit") else ""))
+    log(f"servers: SQLite backend, local artifacts, fresh temp dir per run; mlflow with its "
+        f"default --workers")
+    log("")
+
+    results = {w: {} for w in workloads}
+    busy = {}
+
+    def describe(w):
+        if w == "ingest":
+            log(f"== ingest: {cfg['clients']} client processes; each creates runs and logs "
+                f"{INGEST_PARAMS} params + {INGEST_BATCHES_PER_RUN} log-batch calls of "
+                f"{INGEST_BATCH} metrics per run; {cfg['warmup']:g}s warm-up, "
+                f"{cfg['duration']:g}s measured")
+        else:
+            log(f"== history: {cfg['history_points']:,} points of one metric, read back through "
+                f"get-history (max_results={HISTORY_PAGE}, following next_page_token), "
+                f"median of {cfg['repeats']}"
+                + (f"; {cfg['big_history_points']:,} points on Sextant only"
+                   if cfg["big_history_points"] and "sextant" in servers else ""))
+
+    def run_one(w, srv, server):
+        t = time.monotonic()
+        try:
+            results[w][srv] = WORKLOAD_FUNCS[w](server, cfg)
+            results[w][srv]["server_startup_s"] = server.startup_s
+            results[w][srv]["machine_busy_before"] = busy.get(srv)
+            log(f"  {w} on {srv}: done in {time.monotonic() - t:.1f}s")
+        except Exception as e:  # noqa: BLE001 - recorded, reported, and fails the run
+            results[w][srv + "_error"] = f"{e}"
+            log(f"  {w} on {srv}: FAILED: {e}")
+
+    def check_idle(srv):
+        b = busy[srv] = cpu_busy(0.5 if args.quick else 1.0)
+        if b > 0.2:
+            log(f"  warning: the machine was {b:.0%} busy before starting {srv}; figures are "
+                "disturbed by other load")
+
+    if args.quick:
+        # One server of each kind for all workloads (each workload has its own experiment):
+        # starting mlflow server takes long, and --quick must stay short.
+        for w in workloads:
+            describe(w)
+        for srv in servers:
+            check_idle(srv)
+            try:
+                with Server(srv, sextant_bin, keep=args.keep) as server:
+                    for w in workloads:
+                        run_one(w, srv, server)
+            except Exception as e:  # noqa: BLE001
+                for w in workloads:
+                    results[w].setdefault(srv + "_error", f"{e}")
+                log(f"  {srv}: FAILED: {e}")
+        log("")
+    else:
+        for w in workloads:
+            describe(w)
+            for srv in servers:
+                check_idle(srv)
+                try:
+                    with Server(srv, sextant_bin, keep=args.keep) as server:
+                        run_one(w, srv, server)
+                except Exception as e:  # noqa: BLE001
+                    results[w][srv + "_error"] = f"{e}"
+                    log(f"  {srv}: FAILED: {e}")
+            log("")
+
+    tables, report_rows = [], {}
+    for w in workloads:
+        text, rows = render_table(w, results[w], cfg)
+        tables.append(text)
+        report_rows[w] = rows
+    log("\n\n".join(tables))
+    notes = []
+    if "history" in workloads and cfg["big_history_points"] and "sextant" in servers:
+        notes.append(f"The {cfg['big_history_points']:,}-point read is measured on Sextant only: "
+                     "mlflow server would take too long.")
+    if "ingest" in workloads:
+        for srv in servers:
+            r = results["ingest"].get(srv)
+            if r and r["client_cores_used"] > 0.5 * machine["nproc"]:
+                notes.append(f"ingest/{srv}: the clients used {r['client_cores_used']:.2f} of "
+                             f"{machine['nproc']} CPUs; the client may limit this figure.")
+            if r and sum(r["errors"].values()):
+                notes.append(f"ingest/{srv}: {sum(r['errors'].values())} failed requests "
+                             f"(not counted), e.g. {r['error_samples'][0][:200]}")
+    disturbed = sorted({f"{srv} ({results[w][srv]['machine_busy_before']:.0%})"
+                        for w in workloads for srv in servers
+                        if ((results[w].get(srv) or {}).get("machine_busy_before") or 0) > 0.2})
+    if disturbed:
+        notes.append("the machine was busy with other work before starting " + ", ".join(disturbed)
+                     + "; rerun on an idle machine for figures worth quoting.")
+    if "history" in workloads:
+        for srv in servers:
+            for k in ("read", "big_read"):
+                for dp in ((results["history"].get(srv) or {}).get(k) or {}).get("data_problems", []):
+                    notes.append(f"history/{srv}: WRONG DATA read back: {dp}")
+    notes.append("ratio = Sextant speed-up (higher throughput or lower time/latency); "
+                 "a blank ratio means the row is informational.")
+    log("")
+    for n_ in notes:
+        log("note: " + n_)
+
+    problems = validate(results, workloads, servers, cfg)
+    doc = {"schema": 1, "mode": mode, "started": started.isoformat(timespec="seconds"),
+           "finished": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "command": "bench/run " + " ".join(sys.argv[1:]),
+           "machine": machine, "versions": vers, "config": cfg | {
+               "metrics_per_batch": INGEST_BATCH, "batches_per_run": INGEST_BATCHES_PER_RUN,
+               "history_page_size": HISTORY_PAGE},
+           "workloads": workloads, "servers": servers,
+           "tables": report_rows, "results": results, "notes": notes, "problems": problems}
+    if args.out:
+        out = Path(args.out)
+    else:
+        date = started.strftime("%Y-%m-%d")
+        if args.quick:
+            out = RESULTS_DIR / f"quick-{date}.json"
+        elif workloads == list(WORKLOADS) and servers == list(SERVERS):
+            out = RESULTS_DIR / f"{date}.json"
+        else:
+            out = RESULTS_DIR / f"{date}-{'-'.join(workloads)}-{'-'.join(servers)}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    tmp.replace(out)
+    log(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    if problems:
+        log("\nFAILED:")
+        for p in problems:
+            log("  - " + p)
+        return 1
+    log("ok: every workload completed and the results are well-formed" if args.quick else "ok")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; servers stopped", file=sys.stderr)
+        sys.exit(130)

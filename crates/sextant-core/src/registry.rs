@@ -1,0 +1,652 @@
+//! The registry service: MLflow's model registry rules (names, versions, stages, aliases, tags,
+//! where a version's files are), and Sextant's review workflow on top of them.
+
+use std::sync::Arc;
+
+use sextant_search as search;
+use sextant_store::{
+    MetadataStore, ModelVersionSearch, NewModelVersion, Page, RegisteredModelSearch, RegistryStore,
+    Store, VersionSummary,
+};
+use sextant_types::Tag;
+use sextant_types::registry::{
+    Actor, AuditEntry, Decision, ModelVersion, RegisteredModel, VersionReview, canonical_stage,
+};
+
+use crate::tracking::SearchRequest;
+use crate::validation::{self as v, MAX_ENTITY_KEY_LENGTH};
+use crate::{CoreError, Result};
+
+/// MLflow's limits for registry searches.
+pub const REGISTERED_MODELS_DEFAULT_PAGE: u64 = 100;
+pub const REGISTERED_MODELS_MAX_PAGE: u64 = 1000;
+pub const MODEL_VERSIONS_DEFAULT_PAGE: u64 = 10_000;
+pub const MODEL_VERSIONS_MAX_PAGE: u64 = 200_000;
+/// Registry tag values may be long (model cards); MLflow allows 100,000 characters.
+pub const MAX_REGISTRY_TAG_VALUE: usize = 100_000;
+pub const MAX_ALIAS_LENGTH: usize = 255;
+pub const MAX_COMMENT_LENGTH: usize = 10_000;
+
+fn invalid(msg: impl Into<String>) -> CoreError {
+    CoreError::InvalidParameter(msg.into())
+}
+
+/// A model version number as the API gives it (a string of digits).
+pub fn parse_version(s: &str) -> Result<i64> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            invalid(format!(
+                "Parameter 'version' must be a positive integer, got '{s}'."
+            ))
+        })
+}
+
+pub fn validate_model_name(name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(invalid(v::missing_value("name")));
+    }
+    v::check_len("name", name, 500)
+}
+
+/// MLflow's alias rules: `^[\w\-]*$`, at most 255 characters, `latest` and `v<N>` reserved.
+pub fn validate_alias(alias: &str) -> Result<()> {
+    if alias.is_empty() {
+        return Err(invalid(v::missing_value("alias")));
+    }
+    if alias.chars().count() > MAX_ALIAS_LENGTH {
+        return Err(invalid(format!(
+            "Alias name '{alias}' exceeds the maximum length of {MAX_ALIAS_LENGTH} characters."
+        )));
+    }
+    if !alias
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(invalid(format!(
+            "Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores \
+             (_), and dashes (-)."
+        )));
+    }
+    let lower = alias.to_lowercase();
+    let version_like =
+        lower.len() > 1 && lower.starts_with('v') && lower[1..].chars().all(|c| c.is_ascii_digit());
+    if lower == "latest" || version_like {
+        return Err(invalid(format!(
+            "'{alias}' alias name (case insensitive) is not allowed: 'latest' and 'v<number>' \
+             are reserved."
+        )));
+    }
+    Ok(())
+}
+
+fn validate_registry_tag(t: &Tag) -> Result<()> {
+    v::validate_key("Tag key", &t.key, "key")?;
+    if t.key.chars().count() > MAX_ENTITY_KEY_LENGTH {
+        return Err(invalid(v::exceeds_maximum_length(
+            "key",
+            MAX_ENTITY_KEY_LENGTH,
+        )));
+    }
+    v::check_len("value", &t.value, MAX_REGISTRY_TAG_VALUE)
+}
+
+fn page_size(requested: Option<u64>, default: u64, max: u64) -> Result<u64> {
+    match requested {
+        None => Ok(default),
+        Some(0) => Err(invalid(
+            "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer.",
+        )),
+        Some(n) if n > max => Err(invalid(format!(
+            "Invalid value {n} for parameter 'max_results' supplied. It must be at most {max}, \
+             but got value {n}"
+        ))),
+        Some(n) => Ok(n),
+    }
+}
+
+fn no_duplicate_order_keys<F: PartialEq>(
+    parsed: &[search::OrderBy<F>],
+    raw: &[String],
+) -> Result<()> {
+    for (i, o) in parsed.iter().enumerate() {
+        if let Some(j) = parsed[..i].iter().position(|p| p.field == o.field) {
+            return Err(invalid(format!(
+                "Invalid order_by clause '{}': duplicate order_by key, already ordered by '{}'",
+                raw[i], raw[j]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A new version as the API gives it.
+#[derive(Debug, Clone, Default)]
+pub struct CreateVersion {
+    pub name: String,
+    pub source: String,
+    pub run_id: Option<String>,
+    pub run_link: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<Tag>,
+    pub model_id: Option<String>,
+}
+
+/// The model registry and its review workflow.
+#[derive(Clone)]
+pub struct RegistryService {
+    store: Arc<dyn Store>,
+}
+
+impl RegistryService {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    fn registry(&self) -> &dyn RegistryStore {
+        &*self.store
+    }
+
+    fn tracking(&self) -> &dyn MetadataStore {
+        &*self.store
+    }
+
+    // --- registered models
+
+    pub async fn create_model(
+        &self,
+        name: &str,
+        description: &str,
+        tags: Vec<Tag>,
+        actor: &Actor,
+    ) -> Result<RegisteredModel> {
+        validate_model_name(name)?;
+        for t in &tags {
+            validate_registry_tag(t)?;
+        }
+        Ok(self
+            .registry()
+            .create_registered_model(name, description, &tags, actor)
+            .await?)
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<RegisteredModel> {
+        validate_model_name(name)?;
+        Ok(self.registry().get_registered_model(name).await?)
+    }
+
+    pub async fn rename_model(
+        &self,
+        name: &str,
+        new_name: &str,
+        actor: &Actor,
+    ) -> Result<RegisteredModel> {
+        validate_model_name(name)?;
+        if new_name.is_empty() {
+            return Err(invalid(v::missing_value("new_name")));
+        }
+        v::check_len("new_name", new_name, 500)?;
+        Ok(self
+            .registry()
+            .rename_registered_model(name, new_name, actor)
+            .await?)
+    }
+
+    pub async fn update_model(&self, name: &str, description: &str) -> Result<RegisteredModel> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .update_registered_model(name, description)
+            .await?)
+    }
+
+    pub async fn delete_model(&self, name: &str, actor: &Actor) -> Result<()> {
+        validate_model_name(name)?;
+        Ok(self.registry().delete_registered_model(name, actor).await?)
+    }
+
+    pub async fn search_models(&self, req: SearchRequest) -> Result<Page<RegisteredModel>> {
+        let max = page_size(
+            req.max_results,
+            REGISTERED_MODELS_DEFAULT_PAGE,
+            REGISTERED_MODELS_MAX_PAGE,
+        )?;
+        let filter = search::parse_registered_model_filter(&req.filter)?;
+        let order_by = req
+            .order_by
+            .iter()
+            .map(|o| search::parse_registered_model_order_by(o))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        Ok(self
+            .registry()
+            .search_registered_models(RegisteredModelSearch {
+                filter,
+                order_by,
+                max_results: max,
+                offset: req.offset,
+            })
+            .await?)
+    }
+
+    pub async fn set_model_tag(&self, name: &str, tag: Tag) -> Result<()> {
+        validate_model_name(name)?;
+        validate_registry_tag(&tag)?;
+        Ok(self.registry().set_registered_model_tag(name, &tag).await?)
+    }
+
+    pub async fn delete_model_tag(&self, name: &str, key: &str) -> Result<()> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .delete_registered_model_tag(name, key)
+            .await?)
+    }
+
+    pub async fn latest_versions(
+        &self,
+        name: &str,
+        stages: &[String],
+    ) -> Result<Vec<ModelVersion>> {
+        validate_model_name(name)?;
+        let stages = stages
+            .iter()
+            .map(|s| stage(s).map(str::to_owned))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.registry().get_latest_versions(name, &stages).await?)
+    }
+
+    // --- model versions
+
+    /// Register a version. Its run comes from the request, else from a `runs:/<id>/...`
+    /// source, else from the logged model it was registered from.
+    pub async fn create_version(&self, req: CreateVersion, actor: &Actor) -> Result<ModelVersion> {
+        validate_model_name(&req.name)?;
+        if req.source.is_empty() {
+            return Err(invalid(v::missing_value("source")));
+        }
+        for t in &req.tags {
+            validate_registry_tag(t)?;
+        }
+        let mut run_id = req.run_id.filter(|r| !r.is_empty());
+        if run_id.is_none() {
+            run_id = runs_uri_run_id(&req.source).map(str::to_owned);
+        }
+        let model_id = req
+            .model_id
+            .filter(|m| !m.is_empty())
+            .or_else(|| logged_model_id_of(&req.source).map(str::to_owned));
+        if let Some(mid) = &model_id {
+            let lm = self.tracking().get_logged_model(mid, false).await?;
+            if run_id.is_none() {
+                run_id = lm.info.source_run_id.clone().filter(|r| !r.is_empty());
+            }
+        }
+        Ok(self
+            .registry()
+            .create_model_version(
+                NewModelVersion {
+                    name: req.name,
+                    source: req.source,
+                    run_id,
+                    run_link: req.run_link.unwrap_or_default(),
+                    description: req.description.unwrap_or_default(),
+                    tags: req.tags,
+                    model_id,
+                },
+                actor,
+            )
+            .await?)
+    }
+
+    pub async fn get_version(&self, name: &str, version: &str) -> Result<ModelVersion> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .get_model_version(name, parse_version(version)?)
+            .await?)
+    }
+
+    pub async fn update_version(
+        &self,
+        name: &str,
+        version: &str,
+        description: &str,
+    ) -> Result<ModelVersion> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .update_model_version(name, parse_version(version)?, description)
+            .await?)
+    }
+
+    pub async fn transition_stage(
+        &self,
+        name: &str,
+        version: &str,
+        to: &str,
+        archive_existing: bool,
+        actor: &Actor,
+    ) -> Result<ModelVersion> {
+        validate_model_name(name)?;
+        let to = stage(to)?;
+        Ok(self
+            .registry()
+            .transition_model_version_stage(
+                name,
+                parse_version(version)?,
+                to,
+                archive_existing,
+                actor,
+            )
+            .await?)
+    }
+
+    pub async fn delete_version(&self, name: &str, version: &str, actor: &Actor) -> Result<()> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .delete_model_version(name, parse_version(version)?, actor)
+            .await?)
+    }
+
+    pub async fn search_versions(&self, req: SearchRequest) -> Result<Page<ModelVersion>> {
+        let max = page_size(
+            req.max_results,
+            MODEL_VERSIONS_DEFAULT_PAGE,
+            MODEL_VERSIONS_MAX_PAGE,
+        )?;
+        let filter = search::parse_model_version_filter(&req.filter)?;
+        let order_by = req
+            .order_by
+            .iter()
+            .map(|o| search::parse_model_version_order_by(o))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        Ok(self
+            .registry()
+            .search_model_versions(ModelVersionSearch {
+                filter,
+                order_by,
+                max_results: max,
+                offset: req.offset,
+            })
+            .await?)
+    }
+
+    pub async fn set_version_tag(&self, name: &str, version: &str, tag: Tag) -> Result<()> {
+        validate_model_name(name)?;
+        validate_registry_tag(&tag)?;
+        Ok(self
+            .registry()
+            .set_model_version_tag(name, parse_version(version)?, &tag)
+            .await?)
+    }
+
+    pub async fn delete_version_tag(&self, name: &str, version: &str, key: &str) -> Result<()> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .delete_model_version_tag(name, parse_version(version)?, key)
+            .await?)
+    }
+
+    /// Where a version's files are: the logged model's artifacts, the run's artifacts under a
+    /// `runs:/` source, or the source itself.
+    pub async fn download_uri(&self, name: &str, version: &str) -> Result<String> {
+        let mv = self.get_version(name, version).await?;
+        if let Some(mid) = &mv.model_id {
+            if let Ok(lm) = self.tracking().get_logged_model(mid, true).await {
+                return Ok(lm.info.artifact_uri);
+            }
+        }
+        if let Some(rest) = mv.source.strip_prefix("runs:/") {
+            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let run = self.tracking().get_run(run_id).await?;
+            let base = run.info.artifact_uri.trim_end_matches('/').to_owned();
+            let path = path.trim_matches('/');
+            return Ok(if path.is_empty() {
+                base
+            } else {
+                format!("{base}/{path}")
+            });
+        }
+        Ok(mv.source)
+    }
+
+    // --- aliases
+
+    pub async fn set_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        version: &str,
+        actor: &Actor,
+    ) -> Result<()> {
+        validate_model_name(name)?;
+        validate_alias(alias)?;
+        Ok(self
+            .registry()
+            .set_alias(name, alias, parse_version(version)?, actor)
+            .await?)
+    }
+
+    pub async fn delete_alias(&self, name: &str, alias: &str, actor: &Actor) -> Result<()> {
+        validate_model_name(name)?;
+        if alias.is_empty() {
+            return Err(invalid(v::missing_value("alias")));
+        }
+        Ok(self.registry().delete_alias(name, alias, actor).await?)
+    }
+
+    pub async fn version_by_alias(&self, name: &str, alias: &str) -> Result<ModelVersion> {
+        validate_model_name(name)?;
+        if alias.is_empty() {
+            return Err(invalid(v::missing_value("alias")));
+        }
+        Ok(self.registry().get_version_by_alias(name, alias).await?)
+    }
+
+    // --- review
+
+    pub async fn list_versions(&self, name: &str) -> Result<Vec<VersionSummary>> {
+        validate_model_name(name)?;
+        Ok(self.registry().list_versions(name).await?)
+    }
+
+    pub async fn review(&self, name: &str, version: &str) -> Result<VersionReview> {
+        validate_model_name(name)?;
+        Ok(self
+            .registry()
+            .get_review(name, parse_version(version)?)
+            .await?)
+    }
+
+    /// Approve or reject a version. A comment is required: the audit log says why.
+    pub async fn decide(
+        &self,
+        name: &str,
+        version: &str,
+        decision: Decision,
+        comment: &str,
+        override_failed_checks: bool,
+        actor: &Actor,
+    ) -> Result<VersionReview> {
+        validate_model_name(name)?;
+        let comment = comment.trim();
+        if comment.is_empty() {
+            return Err(invalid(
+                "A review decision needs a comment saying why (e.g. -m \"metrics match the \
+                 baseline\").",
+            ));
+        }
+        v::check_len("comment", comment, MAX_COMMENT_LENGTH)?;
+        Ok(self
+            .registry()
+            .decide_review(
+                name,
+                parse_version(version)?,
+                decision,
+                comment,
+                override_failed_checks,
+                actor,
+            )
+            .await?)
+    }
+
+    pub async fn record_check(
+        &self,
+        name: &str,
+        version: &str,
+        check: &str,
+        passed: bool,
+        details: &str,
+        actor: &Actor,
+    ) -> Result<VersionReview> {
+        validate_model_name(name)?;
+        if check.trim().is_empty() {
+            return Err(invalid(v::missing_value("check")));
+        }
+        v::check_len("check", check, MAX_ENTITY_KEY_LENGTH)?;
+        v::check_len("details", details, MAX_COMMENT_LENGTH)?;
+        Ok(self
+            .registry()
+            .record_check(
+                name,
+                parse_version(version)?,
+                check.trim(),
+                passed,
+                details,
+                actor,
+            )
+            .await?)
+    }
+
+    /// Link a review report: an artifact of the version's run, by its path in the run's
+    /// artifacts. The path is checked against the run's artifact listing by the caller that
+    /// has the artifact store (the server); here it must be a clean relative path.
+    pub async fn set_report(
+        &self,
+        name: &str,
+        version: &str,
+        path: &str,
+        actor: &Actor,
+    ) -> Result<VersionReview> {
+        validate_model_name(name)?;
+        let path = path.trim().trim_start_matches('/');
+        if path.is_empty() {
+            return Err(invalid(v::missing_value("path")));
+        }
+        if path.split('/').any(|seg| seg == ".." || seg == ".") {
+            return Err(invalid(format!(
+                "Report path '{path}' must be a plain path inside the run's artifacts."
+            )));
+        }
+        let mv = self.get_version(name, version).await?;
+        if mv.run_id.is_empty() {
+            return Err(invalid(format!(
+                "Version {version} of registered model '{name}' has no run, so it has no run \
+                 artifacts to link as a report."
+            )));
+        }
+        Ok(self
+            .registry()
+            .set_review_report(name, parse_version(version)?, path, actor)
+            .await?)
+    }
+
+    pub async fn protect_alias(
+        &self,
+        name: &str,
+        alias: &str,
+        protected: bool,
+        actor: &Actor,
+    ) -> Result<()> {
+        validate_model_name(name)?;
+        validate_alias(alias)?;
+        Ok(self
+            .registry()
+            .set_alias_protection(name, alias, protected, actor)
+            .await?)
+    }
+
+    pub async fn protected_aliases(&self, name: &str) -> Result<Vec<String>> {
+        validate_model_name(name)?;
+        Ok(self.registry().protected_aliases(name).await?)
+    }
+
+    pub async fn audit_log(&self, name: &str, version: Option<&str>) -> Result<Vec<AuditEntry>> {
+        validate_model_name(name)?;
+        let version = version.map(parse_version).transpose()?;
+        Ok(self.registry().audit_log(name, version).await?)
+    }
+
+    /// The run a version was trained in, for linking reports (if it has one).
+    pub async fn version_run_artifact_uri(&self, name: &str, version: &str) -> Result<String> {
+        let mv = self.get_version(name, version).await?;
+        if mv.run_id.is_empty() {
+            return Err(invalid(format!(
+                "Version {version} of registered model '{name}' has no run."
+            )));
+        }
+        Ok(self.tracking().get_run(&mv.run_id).await?.info.artifact_uri)
+    }
+}
+
+/// The canonical stage name, or MLflow's error.
+fn stage(s: &str) -> Result<&'static str> {
+    canonical_stage(s).ok_or_else(|| {
+        invalid(format!(
+            "Invalid Model Version stage: {s}. Value must be one of None, Staging, Production, \
+             Archived."
+        ))
+    })
+}
+
+/// The run id of a `runs:/<run_id>/path` URI.
+fn runs_uri_run_id(source: &str) -> Option<&str> {
+    let rest = source.strip_prefix("runs:/")?;
+    let id = rest.split('/').next()?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// The logged-model id of a `models:/m-<id>` URI.
+fn logged_model_id_of(source: &str) -> Option<&str> {
+    let rest = source.strip_prefix("models:/")?;
+    let id = rest.split('/').next()?;
+    id.starts_with("m-").then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliases_follow_mlflow_rules() {
+        assert!(validate_alias("champion").is_ok());
+        assert!(validate_alias("prod-2_b").is_ok());
+        assert!(validate_alias("latest").is_err());
+        assert!(validate_alias("V3").is_err());
+        assert!(validate_alias("v").is_ok());
+        assert!(validate_alias("a b").is_err());
+        assert!(validate_alias(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn versions_are_positive_integers() {
+        assert_eq!(parse_version("3").unwrap(), 3);
+        assert!(parse_version("0").is_err());
+        assert!(parse_version("x").is_err());
+    }
+
+    #[test]
+    fn sources_name_their_run_or_model() {
+        assert_eq!(runs_uri_run_id("runs:/abc/model"), Some("abc"));
+        assert_eq!(logged_model_id_of("models:/m-123"), Some("m-123"));
+        assert_eq!(logged_model_id_of("models:/name/1"), None);
+        assert_eq!(stage("production").unwrap(), "Production");
+        assert!(stage("prod").is_err());
+    }
+}
