@@ -393,25 +393,15 @@ impl RegistryService {
             .await?)
     }
 
-    /// Where a version's files are: the logged model's artifacts, the run's artifacts under a
-    /// `runs:/` source, or the source itself.
+    /// Where a version's files are: the logged model's artifacts when it was registered from
+    /// one; otherwise the source itself, as MLflow answers (a client resolves a `runs:/` URI
+    /// through the run).
     pub async fn download_uri(&self, name: &str, version: &str) -> Result<String> {
         let mv = self.get_version(name, version).await?;
         if let Some(mid) = &mv.model_id {
             if let Ok(lm) = self.tracking().get_logged_model(mid, true).await {
                 return Ok(lm.info.artifact_uri);
             }
-        }
-        if let Some(rest) = mv.source.strip_prefix("runs:/") {
-            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
-            let run = self.tracking().get_run(run_id).await?;
-            let base = run.info.artifact_uri.trim_end_matches('/').to_owned();
-            let path = path.trim_matches('/');
-            return Ok(if path.is_empty() {
-                base
-            } else {
-                format!("{base}/{path}")
-            });
         }
         Ok(mv.source)
     }

@@ -127,9 +127,9 @@ pub enum ExperimentField {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RegisteredModelField {
     Name,
-    /// `timestamp` / `creation_timestamp` (order-by only).
+    /// `creation_timestamp` (order-by only; a Sextant extension).
     CreationTimestamp,
-    /// `last_updated_timestamp` (order-by only).
+    /// `timestamp` / `last_updated_timestamp` (order-by only).
     LastUpdatedTimestamp,
     Tag(String),
 }

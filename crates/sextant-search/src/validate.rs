@@ -339,10 +339,11 @@ fn registered_model_field(
         Entity::Tag if !for_order => Ok(RegisteredModelField::Tag(ident.key.clone())),
         Entity::Attr => Ok(match ident.key.as_str() {
             "name" => RegisteredModelField::Name,
-            "timestamp" | "creation_timestamp" if for_order => {
-                RegisteredModelField::CreationTimestamp
+            // As in MLflow, `timestamp` orders registered models by their last update.
+            "creation_timestamp" if for_order => RegisteredModelField::CreationTimestamp,
+            "timestamp" | "last_updated_timestamp" if for_order => {
+                RegisteredModelField::LastUpdatedTimestamp
             }
-            "last_updated_timestamp" if for_order => RegisteredModelField::LastUpdatedTimestamp,
             other => {
                 let valid: &[&str] = if for_order {
                     &[

@@ -1057,7 +1057,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
         self.read(move |tx| {
             let key = model_key_tx(tx, &name)?;
             let version = alias_target_tx(tx, &key, &alias)?.ok_or_else(|| {
-                StoreError::NotFound(format!("Registered model alias {alias} not found."))
+                StoreError::InvalidState(format!("Registered model alias {alias} not found."))
             })?;
             get_version_tx(tx, &name, version)
         })

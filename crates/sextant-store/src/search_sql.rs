@@ -719,6 +719,10 @@ pub(crate) fn model_versions(d: Dialect, s: &ModelVersionSearch) -> Sql {
             }
         }
     }
+    if s.order_by.is_empty() {
+        // MLflow's default: most recently updated first.
+        order.push("mv.last_updated_time DESC".into());
+    }
     order.push("rm.name ASC".into());
     order.push("mv.version DESC".into());
     let mut sql = Sql::default();

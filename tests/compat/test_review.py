@@ -1,0 +1,201 @@
+"""Sextant's review layer on the registry: pending review, approve/reject with comments,
+protected aliases, checks that block approval, reports, and the audit log. Driven over HTTP
+(Sextant's /api/sextant/v1) and through the unmodified mlflow client, which must hit the same
+rules when it moves an alias."""
+
+import uuid
+
+import mlflow
+import pytest
+import requests
+from mlflow.exceptions import MlflowException
+
+from conftest import sextant_only
+
+pytestmark = sextant_only("the review layer is Sextant's own")
+
+
+def sx(server, method, path, user="alice", **kw):
+    kw.setdefault("timeout", 30)
+    headers = kw.pop("headers", {})
+    if user:
+        headers["X-Sextant-User"] = user
+    return requests.request(method, f"{server.url}/api/sextant/v1/{path}", headers=headers, **kw)
+
+
+@pytest.fixture()
+def model(client, exp_id):
+    """A registered model with two versions from one run that logged a report."""
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        mlflow.log_text("<html><body>ROC looks fine</body></html>", "reports/eval.html")
+        mlflow.log_dict({"w": 1}, "model/w.json")
+    name = "rev-" + uuid.uuid4().hex[:10]
+    client.create_registered_model(name)
+    for _ in range(2):
+        client.create_model_version(name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+    return name
+
+
+def test_new_versions_are_pending(server, model):
+    r = sx(server, "GET", f"models/{model}")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [v["review_status"] for v in body["versions"]] == ["pending_review", "pending_review"]
+    r = sx(server, "GET", f"models/{model}/versions/1/review")
+    assert r.json()["review"]["status"] == "pending_review"
+    assert "decided_by" not in r.json()["review"]
+
+
+def test_approve_and_reject_need_comments_and_are_recorded(server, model):
+    r = sx(server, "POST", f"models/{model}/versions/1/review", json={"decision": "approve"})
+    assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "comment" in r.json()["message"]
+    r = sx(server, "POST", f"models/{model}/versions/1/review", json={"decision": "approve", "comment": "AUC 0.93 on holdout"})
+    assert r.status_code == 200, r.text
+    rev = r.json()["review"]
+    assert rev["status"] == "approved" and rev["decided_by"] == "alice" and rev["comment"] == "AUC 0.93 on holdout"
+    assert rev["decided_at"] > 0
+    r = sx(server, "POST", f"models/{model}/versions/2/review", user="bob",
+           json={"decision": "reject", "comment": "drift on tankers"})
+    assert r.json()["review"]["status"] == "rejected" and r.json()["review"]["decided_by"] == "bob"
+    r = sx(server, "POST", f"models/{model}/versions/2/review", json={"decision": "maybe", "comment": "x"})
+    assert r.status_code == 400
+
+
+def test_protected_alias_only_takes_approved_versions(server, client, model):
+    r = sx(server, "PUT", f"models/{model}/protected-aliases/production")
+    assert r.status_code == 200 and r.json()["protected_aliases"] == ["production"]
+
+    # Through Sextant's API: refused, naming the rule.
+    r = sx(server, "PUT", f"models/{model}/aliases/production", json={"version": "1"})
+    assert r.status_code == 400, r.text
+    msg = r.json()["message"]
+    assert "protected" in msg and "approved" in msg and "pending review" in msg
+    # Through the unmodified mlflow client: the same rule.
+    with pytest.raises(MlflowException) as e:
+        client.set_registered_model_alias(model, "production", "1")
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert "protected" in e.value.message
+    assert client.get_registered_model(model).aliases == {}
+
+    # Unprotected aliases are unaffected.
+    client.set_registered_model_alias(model, "candidate", "1")
+
+    sx(server, "POST", f"models/{model}/versions/1/review", json={"decision": "approve", "comment": "ok"})
+    r = sx(server, "PUT", f"models/{model}/aliases/production", json={"version": "1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["model_version"]["version"] == "1"
+    assert client.get_model_version_by_alias(model, "production").version == "1"
+
+    # A version a protected alias points at cannot be rejected out from under it.
+    r = sx(server, "POST", f"models/{model}/versions/1/review", json={"decision": "reject", "comment": "oops"})
+    assert r.status_code == 400 and "protected" in r.json()["message"]
+    # A rejected version cannot take the alias either.
+    sx(server, "POST", f"models/{model}/versions/2/review", json={"decision": "reject", "comment": "worse"})
+    r = sx(server, "PUT", f"models/{model}/aliases/production", json={"version": "2"})
+    assert r.status_code == 400 and "rejected" in r.json()["message"]
+    assert client.get_model_version_by_alias(model, "production").version == "1"
+
+    # Protecting an alias that points at an unapproved version is refused.
+    client.set_registered_model_alias(model, "canary", "2")
+    r = sx(server, "PUT", f"models/{model}/protected-aliases/canary")
+    assert r.status_code == 400 and "rejected" in r.json()["message"]
+    # Unprotect: anything goes again.
+    r = sx(server, "DELETE", f"models/{model}/protected-aliases/production")
+    assert r.json()["protected_aliases"] == []
+    client.set_registered_model_alias(model, "production", "2")
+
+
+def test_failed_checks_block_approval_unless_overridden(server, model):
+    r = sx(server, "POST", f"models/{model}/versions/1/checks", user="ci-bot",
+           json={"name": "latency", "passed": True, "details": "p99 12ms"})
+    assert r.status_code == 200, r.text
+    r = sx(server, "POST", f"models/{model}/versions/1/checks", user="ci-bot",
+           json={"name": "fairness", "passed": False, "details": "gap 0.08 > 0.05"})
+    checks = {c["name"]: c for c in r.json()["review"]["checks"]}
+    assert checks["fairness"]["passed"] is False and checks["latency"]["passed"] is True
+    assert checks["fairness"]["recorded_by"] == "ci-bot"
+
+    r = sx(server, "POST", f"models/{model}/versions/1/review", json={"decision": "approve", "comment": "ship it"})
+    assert r.status_code == 400, r.text
+    assert "fairness" in r.json()["message"] and "override" in r.json()["message"]
+    # Rejecting needs no override.
+    r = sx(server, "POST", f"models/{model}/versions/2/checks", json={"name": "fairness", "passed": False})
+    assert r.status_code == 200
+    r = sx(server, "POST", f"models/{model}/versions/1/review",
+           json={"decision": "approve", "comment": "accepted risk, ticket 42", "override_failed_checks": True})
+    assert r.status_code == 200, r.text
+    assert r.json()["review"]["overrode_failed_checks"] is True
+    log = sx(server, "GET", f"models/{model}/audit", params={"version": "1"}).json()["entries"]
+    approve = [e for e in log if e["action"] == "approve"][-1]
+    assert approve["details"]["overrode_failed_checks"] is True
+    assert approve["details"]["failed_checks"] == ["fairness"]
+    # A check that passes on a re-run clears the block for the next version's decision.
+    sx(server, "POST", f"models/{model}/versions/2/checks", json={"name": "fairness", "passed": True})
+    r = sx(server, "POST", f"models/{model}/versions/2/review", json={"decision": "approve", "comment": "fixed"})
+    assert r.status_code == 200 and r.json()["review"]["overrode_failed_checks"] is False
+
+
+def test_review_report_links_a_run_artifact(server, model):
+    r = sx(server, "PUT", f"models/{model}/versions/1/report", json={"path": "reports/missing.html"})
+    assert r.status_code == 400 and "no artifact" in r.json()["message"]
+    r = sx(server, "PUT", f"models/{model}/versions/1/report", json={"path": "reports/eval.html"})
+    assert r.status_code == 200, r.text
+    assert r.json()["review"]["report"] == "reports/eval.html"
+    assert sx(server, "GET", f"models/{model}/versions/1/review").json()["review"]["report"] == "reports/eval.html"
+
+
+def test_audit_log_lists_every_decision_and_alias_move_in_order(server, client, model):
+    sx(server, "PUT", f"models/{model}/protected-aliases/production", user="lead")
+    sx(server, "POST", f"models/{model}/versions/1/review", user="rev", json={"decision": "approve", "comment": "c1"})
+    sx(server, "PUT", f"models/{model}/aliases/production", user="lead", json={"version": "1"})
+    sx(server, "POST", f"models/{model}/versions/2/review", user="rev", json={"decision": "approve", "comment": "c2"})
+    sx(server, "PUT", f"models/{model}/aliases/production", user="lead", json={"version": "2"})
+    client.delete_registered_model_alias(model, "production")  # through mlflow: still audited
+    entries = sx(server, "GET", f"models/{model}/audit").json()["entries"]
+    actions = [(e["action"], e.get("version"), e["actor"]) for e in entries]
+    assert actions == [
+        ("create_model", None, "anonymous"),
+        ("create_version", "1", "anonymous"),
+        ("create_version", "2", "anonymous"),
+        ("protect_alias", None, "lead"),
+        ("approve", "1", "rev"),
+        ("set_alias", "1", "lead"),
+        ("approve", "2", "rev"),
+        ("set_alias", "2", "lead"),
+        ("delete_alias", "2", "anonymous"),
+    ]
+    ids = [e["id"] for e in entries]
+    assert ids == sorted(ids)
+    move = entries[7]
+    assert move["details"]["alias"] == "production" and move["details"]["previous_version"] == "1"
+    assert entries[4]["comment"] == "c1" and entries[4]["actor_source"] == "header"
+    per_version = sx(server, "GET", f"models/{model}/audit", params={"version": "2"}).json()["entries"]
+    assert [e["action"] for e in per_version] == ["create_version", "approve", "set_alias", "delete_alias"]
+    # The log survives a rename: it belongs to the model, not to its name.
+    new = model + "-renamed"
+    client.rename_registered_model(model, new)
+    entries2 = sx(server, "GET", f"models/{new}/audit").json()["entries"]
+    assert [e["id"] for e in entries2[:len(entries)]] == ids
+    assert entries2[-1]["action"] == "rename_model" and entries2[-1]["details"]["old_name"] == model
+
+
+def test_models_listing_and_openapi(server, model):
+    r = sx(server, "GET", "models")
+    mine = [m for m in r.json()["models"] if m["name"] == model]
+    assert mine and mine[0]["versions"] == 2 and mine[0]["pending_review"] == 2
+    r = sx(server, "GET", "openapi.yaml", user=None)
+    assert r.status_code == 200 and r.text.startswith("openapi: 3")
+    import yaml
+
+    spec = yaml.safe_load(r.text)
+    assert spec["openapi"].startswith("3.") and "/models/{name}/versions/{version}/review" in spec["paths"]
+    # Every documented path answers (not the fallback 404 of an unknown route).
+    for path in spec["paths"]:
+        concrete = path.replace("{name}", model).replace("{version}", "1").replace("{alias}", "x")
+        methods = spec["paths"][path]
+        if "get" in methods:
+            resp = sx(server, "GET", concrete.lstrip("/"))
+            assert resp.status_code == 200, (path, resp.status_code, resp.text[:200])
+    r = sx(server, "GET", "models/no-such-model-xyz")
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
