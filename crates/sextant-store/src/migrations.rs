@@ -51,6 +51,29 @@ fn statements(sql: &str) -> Vec<String> {
 
 /// Apply every pending migration.
 pub fn migrate(db: &impl Db) -> Result<()> {
+    migrate_to(db, latest_version())
+}
+
+/// The schema version a store is at (0 for an empty database). Takes the migrations lock on
+/// PostgreSQL, so callers inside one transaction see a stable answer.
+fn current_version(tx: &mut dyn crate::db::Tx) -> Result<i64> {
+    if tx.dialect() == Dialect::Postgres {
+        tx.exec(
+            "LOCK TABLE sextant_schema_migrations IN EXCLUSIVE MODE",
+            &[],
+        )?;
+    }
+    tx.query_opt(
+        "SELECT COALESCE(MAX(version), 0) FROM sextant_schema_migrations",
+        &[],
+    )?
+    .map_or(Ok(0), |r| r.i64(0))
+}
+
+/// Apply the pending migrations up to `target`. Each runs in its own transaction together with
+/// the check of the current version, so servers starting at once on one PostgreSQL database
+/// apply each migration exactly once.
+pub(crate) fn migrate_to(db: &impl Db, target: i64) -> Result<()> {
     db.write(|tx| {
         tx.exec(
             "CREATE TABLE IF NOT EXISTS sextant_schema_migrations (\
@@ -59,20 +82,7 @@ pub fn migrate(db: &impl Db) -> Result<()> {
         )
         .map(|_| ())
     })?;
-    // PostgreSQL: serialise concurrent starters on the same database.
-    let current = db.write(|tx| {
-        if tx.dialect() == Dialect::Postgres {
-            tx.exec(
-                "LOCK TABLE sextant_schema_migrations IN EXCLUSIVE MODE",
-                &[],
-            )?;
-        }
-        let row = tx.query_opt(
-            "SELECT COALESCE(MAX(version), 0) FROM sextant_schema_migrations",
-            &[],
-        )?;
-        row.map_or(Ok(0), |r| r.i64(0))
-    })?;
+    let current = db.write(current_version)?;
     if current > latest_version() {
         return Err(StoreError::Open {
             target: db.describe(),
@@ -83,9 +93,15 @@ pub fn migrate(db: &impl Db) -> Result<()> {
             ),
         });
     }
-    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
-        tracing::info!(version = m.version, name = m.name, "applying migration");
+    for m in MIGRATIONS
+        .iter()
+        .filter(|m| m.version > current && m.version <= target)
+    {
         db.write(|tx| {
+            if current_version(tx)? >= m.version {
+                return Ok(()); // another starter applied it meanwhile
+            }
+            tracing::info!(version = m.version, name = m.name, "applying migration");
             let sql = match tx.dialect() {
                 Dialect::Sqlite => m.sqlite,
                 Dialect::Postgres => m.postgres,
@@ -115,6 +131,57 @@ mod tests {
     fn statements_split_and_skip_comments() {
         let s = statements("-- c\nCREATE TABLE a (x INT);\n\n-- d; e\nCREATE INDEX i ON a (x);\n");
         assert_eq!(s, vec!["CREATE TABLE a (x INT)", "CREATE INDEX i ON a (x)"]);
+    }
+
+    #[test]
+    fn a_store_from_an_older_version_opens_and_keeps_its_data() {
+        use crate::db::Db;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("old.db");
+        {
+            // A store as the first release wrote it: only migration 1, with data in it.
+            let db = crate::sqlite::SqliteDb::open(&path).expect("open");
+            migrate_to(&db, 1).expect("migrate to 1");
+            db.write(|tx| {
+                tx.exec(
+                    "INSERT INTO experiments (experiment_id, name, artifact_location, \
+                     lifecycle_stage, creation_time, last_update_time) \
+                     VALUES (7, 'old-exp', 'mlflow-artifacts:/7', 'active', 1, 1)",
+                    &[],
+                )
+                .map(|_| ())
+            })
+            .expect("insert");
+            let has_registry = db
+                .read(|tx| {
+                    tx.query_opt(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'registered_models'",
+                        &[],
+                    )
+                })
+                .expect("query");
+            assert!(has_registry.is_none(), "version 1 has no registry tables");
+        }
+        // Opened by this build: migrated forward, data intact, registry usable.
+        let db = crate::sqlite::SqliteDb::open(&path).expect("reopen");
+        migrate(&db).expect("migrate");
+        db.read(|tx| {
+            let v = tx
+                .query_opt("SELECT MAX(version) FROM sextant_schema_migrations", &[])?
+                .map(|r| r.i64(0))
+                .transpose()?;
+            assert_eq!(v, Some(latest_version()));
+            let name = tx
+                .query_opt("SELECT name FROM experiments WHERE experiment_id = 7", &[])?
+                .map(|r| r.str(0))
+                .transpose()?;
+            assert_eq!(name.as_deref(), Some("old-exp"));
+            assert_eq!(tx.query("SELECT * FROM registered_models", &[])?.len(), 0);
+            Ok(())
+        })
+        .expect("read");
+        // Applying again is a no-op.
+        migrate(&db).expect("migrate twice");
     }
 
     #[test]
