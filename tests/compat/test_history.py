@@ -105,3 +105,36 @@ def test_million_point_history(client, run_id):
     ]
     assert not bad, f"{len(bad)} points out of order or wrong, first: {bad[:5]}"
     assert client.get_run(run_id).data.metrics["big"] == (n - 1) * 0.5
+
+
+def test_bulk_history_endpoints(server, client, exp_id):
+    """The UI's endpoints: several runs' histories at once, and a sampled view for charts."""
+    import requests
+
+    runs = [client.create_run(exp_id).info.run_id for _ in range(2)]
+    for i, rid in enumerate(runs):
+        client.log_batch(rid, metrics=[Metric("loss", float(s + i), 1000 + s, s) for s in range(500)])
+    r = requests.get(f"{server.url}/ajax-api/2.0/mlflow/metrics/get-history-bulk",
+                     params={"run_id": runs, "metric_key": "loss"}, timeout=60)
+    assert r.status_code == 200, r.text
+    pts = r.json()["metrics"]
+    assert len(pts) == 1000
+    assert {p["run_id"] for p in pts} == set(runs)
+    first = [p for p in pts if p["run_id"] == runs[1]]
+    assert [p["step"] for p in first] == list(range(500)) and first[3]["value"] == 4.0
+
+    r = api(server, "GET", "metrics/get-history-bulk-interval",
+            params={"run_ids": runs, "metric_key": "loss", "max_results": 10})
+    assert r.status_code == 200, r.text
+    pts = r.json()["metrics"]
+    for rid in runs:
+        steps = [p["step"] for p in pts if p["run_id"] == rid]
+        assert len(steps) == 10 and steps[0] == 0 and steps[-1] == 499, steps
+        assert steps == sorted(steps)
+    r = api(server, "GET", "metrics/get-history-bulk-interval",
+            params={"run_ids": runs[0], "metric_key": "loss", "start_step": 100, "end_step": 199, "max_results": 1000})
+    steps = [p["step"] for p in r.json()["metrics"]]
+    assert steps == list(range(100, 200))
+    r = api(server, "GET", "metrics/get-history-bulk-interval",
+            params={"run_ids": runs[0], "metric_key": "loss", "max_results": 5000})
+    assert_error(r, 400, "INVALID_PARAMETER_VALUE")

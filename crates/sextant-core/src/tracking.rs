@@ -316,6 +316,110 @@ impl TrackingService {
             .await?)
     }
 
+    /// Every point of a metric of one run, read in pages.
+    async fn full_history(&self, run_id: &str, key: &str) -> Result<Vec<Metric>> {
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .get_metric_history(run_id, key, 100_000, after)
+                .await?;
+            all.extend(page.metrics);
+            match page.next {
+                Some(c) => after = Some(c),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One metric of several runs (MLflow's ajax `get-history-bulk`): each point carries its
+    /// run id; runs in the order given, at most `max_results` points in all.
+    pub async fn metric_history_bulk(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        max_results: usize,
+    ) -> Result<Vec<Metric>> {
+        if run_ids.is_empty() {
+            return Err(invalid(v::missing_value("run_id")));
+        }
+        if run_ids.len() > MAX_BULK_RUNS {
+            return Err(invalid(format!(
+                "GetMetricHistoryBulk request cannot specify more than {MAX_BULK_RUNS} run_ids. \
+                 Received {} run_ids.",
+                run_ids.len()
+            )));
+        }
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            for mut m in self.full_history(run_id, key).await? {
+                if out.len() >= max_results {
+                    return Ok(out);
+                }
+                m.run_id = Some(run_id.clone());
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A metric of several runs sampled over steps (MLflow's `get-history-bulk-interval`, what
+    /// charts use): per run at most `max_results` distinct steps in `[start_step, end_step]`,
+    /// evenly spaced, always including the first and last, with every point at those steps.
+    pub async fn metric_history_sampled(
+        &self,
+        run_ids: &[String],
+        key: &str,
+        start_step: Option<i64>,
+        end_step: Option<i64>,
+        max_results: usize,
+    ) -> Result<Vec<Metric>> {
+        if run_ids.is_empty() {
+            return Err(invalid(v::missing_value("run_ids")));
+        }
+        if run_ids.len() > MAX_BULK_RUNS {
+            return Err(invalid(format!(
+                "GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} \
+                 run_ids. Received {} run_ids.",
+                run_ids.len()
+            )));
+        }
+        if let (Some(a), Some(b)) = (start_step, end_step) {
+            if a > b {
+                return Err(invalid(format!(
+                    "end_step must be greater than start_step. Found start_step={a} and \
+                     end_step={b}."
+                )));
+            }
+        }
+        let mut out = Vec::new();
+        for run_id in run_ids {
+            let points: Vec<Metric> = self
+                .full_history(run_id, key)
+                .await?
+                .into_iter()
+                .filter(|m| start_step.is_none_or(|a| m.step >= a))
+                .filter(|m| end_step.is_none_or(|b| m.step <= b))
+                .collect();
+            let mut steps: Vec<i64> = points.iter().map(|m| m.step).collect();
+            steps.sort_unstable();
+            steps.dedup();
+            let keep = sample_steps(&steps, max_results);
+            let mut chosen: Vec<Metric> = points
+                .into_iter()
+                .filter(|m| keep.binary_search(&m.step).is_ok())
+                .map(|mut m| {
+                    m.run_id = Some(run_id.clone());
+                    m
+                })
+                .collect();
+            chosen.sort_by(|a, b| a.step.cmp(&b.step).then(a.timestamp.cmp(&b.timestamp)));
+            out.extend(chosen);
+        }
+        Ok(out)
+    }
+
     pub async fn search_runs(
         &self,
         experiment_ids: Vec<String>,
@@ -440,6 +544,25 @@ impl TrackingService {
     }
 }
 
+/// At most this many runs per bulk history request (MLflow's limit).
+pub const MAX_BULK_RUNS: usize = 100;
+
+/// At most `n` of the sorted distinct `steps`, evenly spaced, always keeping the first and last.
+pub fn sample_steps(steps: &[i64], n: usize) -> Vec<i64> {
+    if steps.len() <= n || n == 0 {
+        return if n == 0 { vec![] } else { steps.to_vec() };
+    }
+    if n == 1 {
+        return vec![steps[0]];
+    }
+    let last = steps.len() - 1;
+    let mut out: Vec<i64> = (0..n)
+        .map(|i| steps[(i * last + (n - 1) / 2) / (n - 1)])
+        .collect();
+    out.dedup();
+    out
+}
+
 /// Refuses an `order_by` list that names the same key twice (MLflow's own server fails on it
 /// with an internal error; it is a user mistake, so say so).
 fn no_duplicate_order_keys<F: PartialEq>(
@@ -455,4 +578,23 @@ fn no_duplicate_order_keys<F: PartialEq>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod sampling_tests {
+    use super::sample_steps;
+
+    #[test]
+    fn samples_keep_ends_and_spread_evenly() {
+        let steps: Vec<i64> = (0..1000).collect();
+        let s = sample_steps(&steps, 5);
+        assert_eq!(s.len(), 5);
+        assert_eq!((s[0], s[4]), (0, 999));
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(sample_steps(&[1, 2, 3], 10), vec![1, 2, 3]);
+        assert_eq!(sample_steps(&[1, 2, 3], 1), vec![1]);
+        assert!(sample_steps(&[1, 2, 3], 0).is_empty());
+        let s = sample_steps(&[0, 10, 20, 30], 2);
+        assert_eq!(s, vec![0, 30]);
+    }
 }

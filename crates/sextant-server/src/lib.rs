@@ -98,6 +98,11 @@ fn mlflow_api() -> Router<AppState> {
         .route("/runs/log-inputs", post(runs::log_inputs))
         .route("/runs/outputs", post(runs::log_outputs))
         .route("/metrics/get-history", get(runs::get_history))
+        .route("/metrics/get-history-bulk", get(runs::get_history_bulk))
+        .route(
+            "/metrics/get-history-bulk-interval",
+            get(runs::get_history_bulk_interval),
+        )
         .route("/artifacts/list", get(artifacts::list_run_artifacts))
         .route("/logged-models", post(logged_models::create))
         .route("/logged-models/search", post(logged_models::search))

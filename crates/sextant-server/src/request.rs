@@ -216,7 +216,7 @@ impl Msg {
                 .iter()
                 .enumerate()
                 .map(|(i, v)| {
-                    serde_json::from_value(v.clone()).map_err(|e| {
+                    T::deserialize(v).map_err(|e| {
                         ApiError::invalid(format!(
                             "Invalid value for parameter '{name}[{i}]' supplied: {e}.{API_DOCS}"
                         ))
@@ -231,7 +231,7 @@ impl Msg {
     pub fn object<T: DeserializeOwned>(&self, name: &str) -> ApiResult<Option<T>> {
         match self.get(name) {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            Some(v) => T::deserialize(v).map(Some).map_err(|e| {
                 ApiError::invalid(format!(
                     "Invalid value for parameter '{name}' supplied: {e}.{API_DOCS}"
                 ))

@@ -99,7 +99,8 @@ fn open_conn(path: &Path, write: bool) -> Result<Connection, StoreError> {
     conn.set_prepared_statement_cache_capacity(256);
     let pragmas = if write {
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; \
-         PRAGMA case_sensitive_like=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+         PRAGMA case_sensitive_like=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536; \
+         PRAGMA wal_autocheckpoint=8192;"
     } else {
         "PRAGMA case_sensitive_like=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-32768;"
     };

@@ -5,7 +5,9 @@ use serde_json::json;
 use sextant_core::tracking::SearchRequest;
 use sextant_types::{Tag, ViewType};
 
-use super::{JsonResult, empty, list_response, max_results, offset_of, offset_token, wrap};
+use super::{
+    JsonResult, ListResult, empty, list_response, max_results, offset_of, offset_token, wrap,
+};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::Msg;
@@ -43,7 +45,7 @@ pub fn view_type(m: &Msg, field: &str) -> Result<ViewType, ApiError> {
     }
 }
 
-pub async fn search(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn search(State(s): State<AppState>, m: Msg) -> ListResult {
     let req = SearchRequest {
         filter: m.opt_str("filter")?.unwrap_or_default(),
         order_by: m.str_list("order_by")?,

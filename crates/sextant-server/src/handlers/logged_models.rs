@@ -7,7 +7,9 @@ use sextant_store::NewLoggedModel;
 use sextant_types::{LoggedModelMetric, LoggedModelStatus, WireF64};
 
 use super::runs::{lenient_i64, tags};
-use super::{JsonResult, empty, list_response, max_results, offset_of, offset_token, wrap};
+use super::{
+    JsonResult, ListResult, empty, list_response, max_results, offset_of, offset_token, wrap,
+};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::request::Msg;
@@ -123,7 +125,7 @@ pub async fn log_metrics(State(s): State<AppState>, Path(id): Path<String>, m: M
     empty()
 }
 
-pub async fn search(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn search(State(s): State<AppState>, m: Msg) -> ListResult {
     let order_by = m
         .list::<OrderByIn>("order_by")?
         .into_iter()

@@ -7,7 +7,9 @@ use sextant_core::registry::CreateVersion;
 use sextant_core::tracking::SearchRequest;
 use sextant_types::Tag;
 
-use super::{JsonResult, empty, list_response, max_results, offset_of, offset_token, wrap};
+use super::{
+    JsonResult, ListResult, empty, list_response, max_results, offset_of, offset_token, wrap,
+};
 use crate::AppState;
 use crate::request::Msg;
 
@@ -70,7 +72,7 @@ pub async fn delete_model(State(s): State<AppState>, h: HeaderMap, m: Msg) -> Js
     empty()
 }
 
-pub async fn search_models(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn search_models(State(s): State<AppState>, m: Msg) -> ListResult {
     let page = s.registry.search_models(search_request(&m)?).await?;
     list_response(
         "registered_models",
@@ -79,7 +81,7 @@ pub async fn search_models(State(s): State<AppState>, m: Msg) -> JsonResult {
     )
 }
 
-pub async fn latest_versions(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn latest_versions(State(s): State<AppState>, m: Msg) -> ListResult {
     let versions = s
         .registry
         .latest_versions(&m.str("name")?, &m.str_list("stages")?)
@@ -174,7 +176,7 @@ pub async fn delete_version(State(s): State<AppState>, h: HeaderMap, m: Msg) -> 
     empty()
 }
 
-pub async fn search_versions(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn search_versions(State(s): State<AppState>, m: Msg) -> ListResult {
     let page = s.registry.search_versions(search_request(&m)?).await?;
     list_response(
         "model_versions",

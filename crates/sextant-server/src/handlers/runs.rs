@@ -7,8 +7,8 @@ use sextant_store::HistoryCursor;
 use sextant_types::{DatasetInput, Metric, ModelInput, ModelOutput, RunStatus, Tag, WireF64};
 
 use super::{
-    JsonResult, decode_token, empty, encode_token, list_response, max_results, offset_of,
-    offset_token, wrap,
+    JsonResult, ListResult, decode_token, empty, encode_token, list_response, max_results,
+    offset_of, offset_token, wrap,
 };
 use crate::AppState;
 use crate::error::ApiError;
@@ -172,22 +172,68 @@ pub async fn delete_tag(State(s): State<AppState>, m: Msg) -> JsonResult {
     empty()
 }
 
-pub async fn log_batch(State(s): State<AppState>, m: Msg) -> JsonResult {
-    if m.body_len > sextant_core::validation::MAX_BATCH_LOG_REQUEST_SIZE {
+/// A log-batch body in the shape clients send it, for the fast path of [`log_batch`].
+#[derive(Debug, Deserialize)]
+struct BatchIn {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    #[serde(default)]
+    metrics: Vec<MetricIn>,
+    #[serde(default)]
+    params: Vec<TagIn>,
+    #[serde(default)]
+    tags: Vec<TagIn>,
+}
+
+/// `runs/log-batch`, the hot path of ingestion. A well-formed body is decoded straight into
+/// typed values (no intermediate JSON tree); anything else goes through [`Msg`], so every
+/// malformed request gets exactly MLflow's error message.
+pub async fn log_batch(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> JsonResult {
+    if body.len() > sextant_core::validation::MAX_BATCH_LOG_REQUEST_SIZE {
         return Err(ApiError::invalid(format!(
             "Batched logging API requests must be at most {} bytes, got a request of size {}.",
             sextant_core::validation::MAX_BATCH_LOG_REQUEST_SIZE,
-            m.body_len
+            body.len()
         )));
     }
-    let run_id = m.run_id()?;
-    let metrics = m
-        .list::<MetricIn>("metrics")?
-        .into_iter()
-        .map(MetricIn::into_metric)
-        .collect();
+    if !body.is_empty() && !headers.contains_key(axum::http::header::CONTENT_TYPE) {
+        return Err(ApiError::invalid(
+            "Bad Request. Content-Type header is missing.",
+        ));
+    }
+    let fast = serde_json::from_slice::<BatchIn>(&body).ok().and_then(|b| {
+        let run_id = b
+            .run_id
+            .clone()
+            .filter(|r| !r.is_empty())
+            .or_else(|| b.run_uuid.clone().filter(|r| !r.is_empty()))?;
+        Some((run_id, b))
+    });
+    let (run_id, metrics, params, tags_) = match fast {
+        Some((run_id, b)) => (
+            run_id,
+            b.metrics.into_iter().map(MetricIn::into_metric).collect(),
+            b.params.into_iter().map(Tag::from).collect(),
+            b.tags.into_iter().map(Tag::from).collect(),
+        ),
+        None => {
+            let m = Msg::from_json(&body)?;
+            let metrics = m
+                .list::<MetricIn>("metrics")?
+                .into_iter()
+                .map(MetricIn::into_metric)
+                .collect();
+            (m.run_id()?, metrics, tags(&m, "params")?, tags(&m, "tags")?)
+        }
+    };
     s.tracking
-        .log_batch(&run_id, metrics, tags(&m, "params")?, tags(&m, "tags")?)
+        .log_batch(&run_id, metrics, params, tags_)
         .await?;
     empty()
 }
@@ -232,7 +278,7 @@ pub async fn log_outputs(State(s): State<AppState>, m: Msg) -> JsonResult {
     empty()
 }
 
-pub async fn search(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn search(State(s): State<AppState>, m: Msg) -> ListResult {
     let req = SearchRequest {
         filter: m.opt_str("filter")?.unwrap_or_default(),
         order_by: m.str_list("order_by")?,
@@ -250,7 +296,7 @@ pub async fn search(State(s): State<AppState>, m: Msg) -> JsonResult {
 /// Pages larger than this are cut, as MLflow's server does.
 const MAX_HISTORY_PAGE: u64 = 25_000;
 
-pub async fn get_history(State(s): State<AppState>, m: Msg) -> JsonResult {
+pub async fn get_history(State(s): State<AppState>, m: Msg) -> ListResult {
     let run_id = m.run_id()?;
     let key = m.str("metric_key")?;
     let after = match m.opt_str("page_token")?.filter(|t| !t.is_empty()) {
@@ -272,4 +318,48 @@ pub async fn get_history(State(s): State<AppState>, m: Msg) -> JsonResult {
         &page.metrics,
         page.next.map(|c| encode_token(&c)),
     )
+}
+
+/// `GET /ajax-api/2.0/mlflow/metrics/get-history-bulk?run_id=..&run_id=..&metric_key=..`
+pub async fn get_history_bulk(State(s): State<AppState>, m: Msg) -> ListResult {
+    let run_ids = m.str_list("run_id")?;
+    let key = m.str("metric_key")?;
+    let max = match m.opt_i64("max_results")? {
+        Some(n) if n <= 0 => {
+            return Err(ApiError::invalid(format!(
+                "Invalid value {n} for parameter 'max_results' supplied. It must be a positive integer."
+            )));
+        }
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX).min(25_000),
+        None => 25_000,
+    };
+    let metrics = s.tracking.metric_history_bulk(&run_ids, &key, max).await?;
+    list_response("metrics", &metrics, None)
+}
+
+/// `GET /api/2.0/mlflow/metrics/get-history-bulk-interval?run_ids=..&metric_key=..`
+/// `[&start_step=&end_step=&max_results=]`: a chart's view of one metric over several runs.
+pub async fn get_history_bulk_interval(State(s): State<AppState>, m: Msg) -> ListResult {
+    let run_ids = m.str_list("run_ids")?;
+    let key = m.str("metric_key")?;
+    let max = match m.opt_i64("max_results")? {
+        Some(n) if !(1..=1000).contains(&n) => {
+            return Err(ApiError::invalid(format!(
+                "max_results must be between 1 and 1000. Found max_results={n}."
+            )));
+        }
+        Some(n) => usize::try_from(n).unwrap_or(1000),
+        None => 320,
+    };
+    let metrics = s
+        .tracking
+        .metric_history_sampled(
+            &run_ids,
+            &key,
+            m.opt_i64("start_step")?,
+            m.opt_i64("end_step")?,
+            max,
+        )
+        .await?;
+    list_response("metrics", &metrics, None)
 }
