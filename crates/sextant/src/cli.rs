@@ -42,6 +42,130 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the tracking server (a drop-in for `mlflow server`).
     Server(ServerArgs),
+    /// Review, protect and promote registered models; read their audit log.
+    Models(ModelsArgs),
+}
+
+/// The model registry's review workflow: every new version starts "pending review"; reviewers
+/// approve or reject it with a comment; protected aliases (e.g. production) only ever point at
+/// approved versions; every decision and alias move is in the audit log.
+///
+/// Examples:
+///   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+///   sextant models list
+///   sextant models show fraud-detector
+///   sextant models protect fraud-detector --alias production
+///   sextant models review fraud-detector 3 --approve -m "AUC 0.93 on the holdout set"
+///   sextant models promote fraud-detector 3 --alias production
+///   sextant models log fraud-detector
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ModelsArgs {
+    /// The tracking server (a `sextant server`).
+    #[arg(long, global = true, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// Who you are, recorded in the audit log. [default: $USER]
+    #[arg(long, global = true, env = env::SEXTANT_USER)]
+    pub user: Option<String>,
+    /// Print the server's JSON instead of a table (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every registered model: versions, review counts, aliases.
+    List,
+    /// One model: its versions with review status, stage and aliases.
+    Show {
+        /// Registered model name.
+        name: String,
+    },
+    /// Approve or reject a version, with a comment saying why.
+    ///
+    /// A version whose recorded checks failed is approved only with --override-failed-checks,
+    /// and the audit log shows the override.
+    ///
+    /// Example: sextant models review fraud-detector 3 --approve -m "AUC 0.93 on the holdout set"
+    Review {
+        name: String,
+        #[arg(id = "model_version", value_name = "VERSION")]
+        version: String,
+        /// Approve the version.
+        #[arg(long, required_unless_present = "reject", conflicts_with = "reject")]
+        approve: bool,
+        /// Reject the version.
+        #[arg(long)]
+        reject: bool,
+        /// Why (required).
+        #[arg(long, short = 'm')]
+        message: String,
+        /// Approve even though recorded checks failed (audited).
+        #[arg(long)]
+        override_failed_checks: bool,
+    },
+    /// Point an alias at a version (a protected alias only takes approved versions).
+    ///
+    /// Example: sextant models promote fraud-detector 3 --alias production
+    Promote {
+        name: String,
+        #[arg(id = "model_version", value_name = "VERSION")]
+        version: String,
+        /// The alias to move, e.g. production.
+        #[arg(long)]
+        alias: String,
+    },
+    /// Protect an alias so it may only point at approved versions (--unprotect lifts it).
+    ///
+    /// Example: sextant models protect fraud-detector --alias production
+    Protect {
+        name: String,
+        #[arg(long)]
+        alias: String,
+        /// Remove the protection instead.
+        #[arg(long)]
+        unprotect: bool,
+    },
+    /// Record the result of an automated check on a version.
+    ///
+    /// Example: sextant models check fraud-detector 3 --name fairness --failed --details "gap 0.08"
+    Check {
+        name: String,
+        #[arg(id = "model_version", value_name = "VERSION")]
+        version: String,
+        /// The check's name.
+        #[arg(long = "name", id = "check_name")]
+        check: String,
+        /// The check passed.
+        #[arg(long, required_unless_present = "failed", conflicts_with = "failed")]
+        passed: bool,
+        /// The check failed (blocks approval unless overridden).
+        #[arg(long)]
+        failed: bool,
+        /// What the check found.
+        #[arg(long)]
+        details: Option<String>,
+    },
+    /// Link an artifact of the version's run as its review report.
+    ///
+    /// Example: sextant models report fraud-detector 3 reports/eval.html
+    Report {
+        name: String,
+        #[arg(id = "model_version", value_name = "VERSION")]
+        version: String,
+        /// Path inside the run's artifacts.
+        path: String,
+    },
+    /// The audit log: every decision, check, alias move and protection change, oldest first.
+    #[command(disable_version_flag = true)]
+    Log {
+        name: String,
+        /// Only this version's entries.
+        #[arg(long = "version", id = "only_version", value_name = "VERSION")]
+        version: Option<String>,
+    },
 }
 
 /// Run the tracking server: MLflow's REST API, the artifact proxy, health and version.
@@ -112,4 +236,15 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        // clap's own consistency checks (unique ids, conflicting flags) for every subcommand.
+        super::Cli::command().debug_assert();
+    }
 }

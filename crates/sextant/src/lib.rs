@@ -16,6 +16,7 @@ pub fn main() -> ExitCode {
     init_logging(&cli.global);
     let result = match cli.command {
         cli::Command::Server(args) => commands::server::run(args),
+        cli::Command::Models(args) => commands::models::run(args),
     };
     match result {
         Ok(code) => code,
@@ -24,7 +25,12 @@ pub fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            ExitCode::from(2)
+            // A rule refused the action (exit 1); anything else is a usage or system error (2).
+            if err.downcast_ref::<commands::models::Refused>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

@@ -169,6 +169,7 @@ mod tests {
             crate::cli::Cli::parse_from(std::iter::once("sextant").chain(args.iter().copied()));
         match cli.command {
             crate::cli::Command::Server(a) => resolve(&a).unwrap(),
+            other => panic!("expected the server command, got {other:?}"),
         }
     }
 
