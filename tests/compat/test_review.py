@@ -199,3 +199,51 @@ def test_models_listing_and_openapi(server, model):
             assert resp.status_code == 200, (path, resp.status_code, resp.text[:200])
     r = sx(server, "GET", "models/no-such-model-xyz")
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
+def _cli(server, *args, user="carol"):
+    import json
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    binary = os.environ.get("SEXTANT_BIN") or os.path.join(ROOT, "target", "debug", "sextant")
+    env = dict(os.environ, MLFLOW_TRACKING_URI=server.url)
+    proc = subprocess.run([binary, "models", *args, "--user", user], env=env,
+                          capture_output=True, text=True, timeout=60)
+    out = None
+    if "--json" in args and proc.returncode == 0:
+        out = json.loads(proc.stdout)
+    return proc, out
+
+
+def test_models_cli_json_and_exit_codes(server, model):
+    proc, out = _cli(server, "show", model, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [v["review_status"] for v in out["versions"]] == ["pending_review", "pending_review"]
+    proc, out = _cli(server, "check", model, "1", "--name", "lint", "--failed", "--details", "3 issues", "--json")
+    assert proc.returncode == 0 and out["review"]["checks"][0]["passed"] is False
+    proc, _ = _cli(server, "review", model, "1", "--approve", "-m", "looks fine")
+    assert proc.returncode == 1 and "lint" in proc.stderr  # refused: a failed check
+    proc, out = _cli(server, "review", model, "1", "--approve", "-m", "known issue", "--override-failed-checks", "--json")
+    assert proc.returncode == 0 and out["review"]["overrode_failed_checks"] is True
+    proc, out = _cli(server, "report", model, "1", "reports/eval.html", "--json")
+    assert proc.returncode == 0 and out["review"]["report"] == "reports/eval.html"
+    proc, _ = _cli(server, "log", model, "--version", "1")
+    assert proc.returncode == 0
+    assert "override of failed checks: lint" in proc.stdout and "carol" in proc.stdout
+    proc, out = _cli(server, "list", "--json")
+    assert any(m["name"] == model and m["approved"] == 1 for m in out["models"])
+    proc, _ = _cli(server, "show", "no-such-model-" + uuid.uuid4().hex[:6])
+    assert proc.returncode == 1 and "not found" in proc.stderr
+    # No server to talk to: a clear error, exit 2.
+    import os
+    import subprocess
+
+    from conftest import ROOT
+
+    binary = os.environ.get("SEXTANT_BIN") or os.path.join(ROOT, "target", "debug", "sextant")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([binary, "models", "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "MLFLOW_TRACKING_URI" in proc.stderr
