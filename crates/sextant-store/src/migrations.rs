@@ -27,6 +27,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_registry.sql"),
         postgres: include_str!("../migrations/postgres/0002_registry.sql"),
     },
+    Migration {
+        version: 3,
+        name: "metric_series",
+        sqlite: include_str!("../migrations/sqlite/0003_metric_series.sql"),
+        postgres: include_str!("../migrations/postgres/0003_metric_series.sql"),
+    },
 ];
 
 /// The schema version this build writes.
@@ -139,28 +145,35 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("old.db");
         {
-            // A store as the first release wrote it: only migration 1, with data in it.
+            // A store as an earlier build wrote it: migrations 1 and 2, with data in it.
             let db = crate::sqlite::SqliteDb::open(&path).expect("open");
-            migrate_to(&db, 1).expect("migrate to 1");
+            migrate_to(&db, 2).expect("migrate to 2");
             db.write(|tx| {
                 tx.exec(
                     "INSERT INTO experiments (experiment_id, name, artifact_location, \
                      lifecycle_stage, creation_time, last_update_time) \
                      VALUES (7, 'old-exp', 'mlflow-artifacts:/7', 'active', 1, 1)",
                     &[],
+                )?;
+                // Metric points in the version-2 layout (keyed by run and key text).
+                tx.exec(
+                    "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan) VALUES \
+                     ('r1', 'loss', 0, 10, 0.5, 0), ('r1', 'loss', 1, 11, 0.25, 0), \
+                     ('r1', 'acc', 0, 10, 0.9, 0), ('r2', 'loss', 0, 12, 0.0, 1)",
+                    &[],
                 )
                 .map(|_| ())
             })
             .expect("insert");
-            let has_registry = db
+            let has_series = db
                 .read(|tx| {
                     tx.query_opt(
-                        "SELECT 1 FROM sqlite_master WHERE name = 'registered_models'",
+                        "SELECT 1 FROM sqlite_master WHERE name = 'metric_series'",
                         &[],
                     )
                 })
                 .expect("query");
-            assert!(has_registry.is_none(), "version 1 has no registry tables");
+            assert!(has_series.is_none(), "version 2 has no metric_series table");
         }
         // Opened by this build: migrated forward, data intact, registry usable.
         let db = crate::sqlite::SqliteDb::open(&path).expect("reopen");
@@ -177,6 +190,31 @@ mod tests {
                 .transpose()?;
             assert_eq!(name.as_deref(), Some("old-exp"));
             assert_eq!(tx.query("SELECT * FROM registered_models", &[])?.len(), 0);
+            // Every metric point moved to its series, none lost or duplicated.
+            let pts = tx.query(
+                "SELECT s.run_uuid, s.key, p.step, p.timestamp, p.value, p.is_nan \
+                 FROM metric_points p JOIN metric_series s ON s.series_id = p.series_id \
+                 ORDER BY s.run_uuid, s.key, p.step",
+                &[],
+            )?;
+            let got: Vec<(String, String, i64, f64, i64)> = pts
+                .iter()
+                .map(|r| Ok((r.str(0)?, r.str(1)?, r.i64(2)?, r.f64(4)?, r.i64(5)?)))
+                .collect::<Result<_>>()?;
+            assert_eq!(
+                got,
+                vec![
+                    ("r1".into(), "acc".into(), 0, 0.9, 0),
+                    ("r1".into(), "loss".into(), 0, 0.5, 0),
+                    ("r1".into(), "loss".into(), 1, 0.25, 0),
+                    ("r2".into(), "loss".into(), 0, 0.0, 1),
+                ]
+            );
+            assert!(
+                tx.query_opt("SELECT 1 FROM sqlite_master WHERE name = 'metrics'", &[])?
+                    .is_none(),
+                "the old table is gone"
+            );
             Ok(())
         })
         .expect("read");

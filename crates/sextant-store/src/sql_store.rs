@@ -378,20 +378,75 @@ fn log_params_tx(tx: &mut dyn Tx, run_id: &str, params: &[Param]) -> Result<()> 
     Ok(())
 }
 
+/// The series id of each of `keys` of a run, creating the missing ones.
+fn series_ids<'k>(
+    tx: &mut dyn Tx,
+    run_id: &str,
+    keys: &[&'k str],
+) -> Result<HashMap<&'k str, i64>> {
+    let mut ids = HashMap::with_capacity(keys.len());
+    let lookup = |tx: &mut dyn Tx, want: &[&'k str], ids: &mut HashMap<&'k str, i64>| {
+        for chunk in want.chunks(INSERT_CHUNK) {
+            let params: Vec<Value> = std::iter::once(Value::from(run_id))
+                .chain(chunk.iter().map(|k| Value::from(*k)))
+                .collect();
+            let rows = tx.query(
+                &format!(
+                    "SELECT key, series_id FROM metric_series WHERE run_uuid = ? AND key IN ({})",
+                    placeholders(chunk.len())
+                ),
+                &params,
+            )?;
+            for r in rows {
+                let key = r.str(0)?;
+                if let Some(k) = chunk.iter().find(|k| **k == key) {
+                    ids.insert(*k, r.i64(1)?);
+                }
+            }
+        }
+        Ok::<(), StoreError>(())
+    };
+    lookup(tx, keys, &mut ids)?;
+    let missing: Vec<&'k str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !ids.contains_key(k))
+        .collect();
+    if !missing.is_empty() {
+        for k in &missing {
+            tx.exec(
+                "INSERT INTO metric_series (run_uuid, key) VALUES (?, ?) \
+                 ON CONFLICT (run_uuid, key) DO NOTHING",
+                &[run_id.into(), (*k).into()],
+            )?;
+        }
+        lookup(tx, &missing, &mut ids)?;
+    }
+    if ids.len() != keys.len() {
+        return Err(StoreError::Internal(format!(
+            "metric series of run {run_id} could not be created"
+        )));
+    }
+    Ok(ids)
+}
+
 fn log_metrics_tx(tx: &mut dyn Tx, run_id: &str, metrics: &[Metric]) -> Result<()> {
     if metrics.is_empty() {
         return Ok(());
     }
+    let mut keys: Vec<&str> = metrics.iter().map(|m| m.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let series = series_ids(tx, run_id, &keys)?;
     // The latest point per key in this batch: max (step, timestamp, value).
     let mut latest: BTreeMap<&str, (i64, i64, f64, i64)> = BTreeMap::new();
     for chunk in metrics.chunks(INSERT_CHUNK) {
-        let mut vals = Vec::with_capacity(chunk.len() * 9);
+        let mut vals = Vec::with_capacity(chunk.len() * 8);
         for m in chunk {
             let (v, nan) = stored_value(m.value.0);
-            vals.push(Value::from(run_id));
-            vals.push(m.key.as_str().into());
-            vals.push(Value::I64(m.step));
+            vals.push(Value::I64(series[m.key.as_str()]));
             vals.push(Value::I64(m.timestamp));
+            vals.push(Value::I64(m.step));
             vals.push(Value::F64(v));
             vals.push(Value::I64(nan));
             vals.push(m.dataset_name.clone().into());
@@ -407,10 +462,10 @@ fn log_metrics_tx(tx: &mut dyn Tx, run_id: &str, metrics: &[Metric]) -> Result<(
                 })
                 .or_insert(cand);
         }
-        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         tx.exec(
             &format!(
-                "INSERT INTO metrics (run_uuid, key, step, timestamp, value, is_nan, \
+                "INSERT INTO metric_points (series_id, timestamp, step, value, is_nan, \
                  dataset_name, dataset_digest, model_id) VALUES {rows} ON CONFLICT DO NOTHING"
             ),
             &vals,
@@ -1042,7 +1097,8 @@ impl<D: Db> MetadataStore for SqlStore<D> {
             run_info_tx(tx, &run_id)?;
             let limit = i64::try_from(max_results.saturating_add(1)).unwrap_or(i64::MAX);
             let cols = "SELECT step, timestamp, value, is_nan, dataset_name, dataset_digest, \
-                        model_id FROM metrics WHERE run_uuid = ? AND key = ?";
+                        model_id FROM metric_points WHERE series_id = \
+                        (SELECT series_id FROM metric_series WHERE run_uuid = ? AND key = ?)";
             let rows = match &after {
                 None => tx.query(
                     &format!("{cols} ORDER BY timestamp, step, value, is_nan LIMIT ?"),
