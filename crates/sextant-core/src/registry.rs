@@ -13,7 +13,7 @@ use sextant_types::registry::{
     Actor, AuditEntry, Decision, ModelVersion, RegisteredModel, VersionReview, canonical_stage,
 };
 
-use crate::tracking::SearchRequest;
+use crate::tracking::{SearchRequest, no_duplicate_order_keys};
 use crate::validation::{self as v, MAX_ENTITY_KEY_LENGTH};
 use crate::{CoreError, Result};
 
@@ -105,21 +105,6 @@ fn page_size(requested: Option<u64>, default: u64, max: u64) -> Result<u64> {
         ))),
         Some(n) => Ok(n),
     }
-}
-
-fn no_duplicate_order_keys<F: PartialEq>(
-    parsed: &[search::OrderBy<F>],
-    raw: &[String],
-) -> Result<()> {
-    for (i, o) in parsed.iter().enumerate() {
-        if let Some(j) = parsed[..i].iter().position(|p| p.field == o.field) {
-            return Err(invalid(format!(
-                "Invalid order_by clause '{}': duplicate order_by key, already ordered by '{}'",
-                raw[i], raw[j]
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// A new version as the API gives it.

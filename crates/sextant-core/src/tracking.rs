@@ -565,7 +565,7 @@ pub fn sample_steps(steps: &[i64], n: usize) -> Vec<i64> {
 
 /// Refuses an `order_by` list that names the same key twice (MLflow's own server fails on it
 /// with an internal error; it is a user mistake, so say so).
-fn no_duplicate_order_keys<F: PartialEq>(
+pub(crate) fn no_duplicate_order_keys<F: PartialEq>(
     parsed: &[search::OrderBy<F>],
     raw: &[String],
 ) -> Result<()> {

@@ -153,18 +153,40 @@ fn kv_condition(
     value: &Literal,
 ) {
     let KvTable { table, fk, owner } = t;
-    let probe = format!("SELECT 1 FROM {table} kv WHERE kv.{fk} = {owner} AND kv.key = ?");
-    match cond_op {
+    let probe = format!("SELECT 1 FROM {table} kv WHERE kv.{fk} = {owner}");
+    probe_condition(sql, d, &probe, key, cond_op, value, false);
+}
+
+/// `[NOT] EXISTS (probe AND kv.key = ? [AND kv.value op ?])`: a condition on the key/value rows
+/// that `probe` (a `SELECT 1 FROM <table> kv WHERE <owner matches>`) finds. With
+/// `ne_matches_missing`, `!=` also matches owners that lack the key.
+fn probe_condition(
+    sql: &mut Sql,
+    d: Dialect,
+    probe: &str,
+    key: &str,
+    op: CmpOp,
+    value: &Literal,
+    ne_matches_missing: bool,
+) {
+    match op {
+        CmpOp::Ne if ne_matches_missing => {
+            sql.push(&format!(
+                "NOT EXISTS ({probe} AND kv.key = ? AND kv.value = ?)"
+            ));
+            sql.bind(key);
+            sql.bind(literal_value(value));
+        }
         CmpOp::IsNull => {
-            sql.push(&format!("NOT EXISTS ({probe})"));
+            sql.push(&format!("NOT EXISTS ({probe} AND kv.key = ?)"));
             sql.bind(key);
         }
         CmpOp::IsNotNull => {
-            sql.push(&format!("EXISTS ({probe})"));
+            sql.push(&format!("EXISTS ({probe} AND kv.key = ?)"));
             sql.bind(key);
         }
         op => {
-            sql.push(&format!("EXISTS ({probe} AND "));
+            sql.push(&format!("EXISTS ({probe} AND kv.key = ? AND "));
             sql.bind(key);
             compare(sql, d, "kv.value", op, literal_value(value), list_of(value));
             sql.push(")");
@@ -576,30 +598,7 @@ fn registry_tag_condition(
     op: CmpOp,
     value: &Literal,
 ) {
-    if op == CmpOp::Ne {
-        sql.push(&format!(
-            "NOT EXISTS ({probe} AND kv.key = ? AND kv.value = ?)"
-        ));
-        sql.bind(key);
-        sql.bind(literal_value(value));
-        return;
-    }
-    match op {
-        CmpOp::IsNull => {
-            sql.push(&format!("NOT EXISTS ({probe} AND kv.key = ?)"));
-            sql.bind(key);
-        }
-        CmpOp::IsNotNull => {
-            sql.push(&format!("EXISTS ({probe} AND kv.key = ?)"));
-            sql.bind(key);
-        }
-        op => {
-            sql.push(&format!("EXISTS ({probe} AND kv.key = ? AND "));
-            sql.bind(key);
-            compare(sql, d, "kv.value", op, literal_value(value), list_of(value));
-            sql.push(")");
-        }
-    }
+    probe_condition(sql, d, probe, key, op, value, true);
 }
 
 pub(crate) const REGISTERED_MODEL_COLUMNS: &str =
