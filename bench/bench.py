@@ -30,7 +30,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
-WORKLOADS = ("ingest", "history")
+WORKLOADS = ("ingest", "history", "client")
 SERVERS = ("mlflow", "sextant")
 JSON_HEADERS = {"Content-Type": "application/json"}
 HISTORY_PAGE = 25000  # what the mlflow client always asks for (GET_METRIC_HISTORY_MAX_RESULTS)
@@ -39,9 +39,9 @@ T0_MS = 1_700_000_000_000  # base timestamp of every logged metric (fixed, so ru
 # Settings per mode. The ingest numbers are per server; `--duration` etc. override them.
 MODES = {
     "full": dict(clients=8, warmup=3.0, duration=30.0, history_points=100_000, repeats=3,
-                 big_history_points=1_000_000),
+                 big_history_points=1_000_000, client_calls=2000),
     "quick": dict(clients=8, warmup=1.0, duration=3.0, history_points=10_000, repeats=3,
-                  big_history_points=0),
+                  big_history_points=0, client_calls=100),
 }
 INGEST_BATCH = 1000        # metrics per log-batch request (the server-side maximum)
 INGEST_KEYS = 10           # distinct metric keys; a batch holds 100 steps of each
@@ -604,7 +604,48 @@ def workload_history(server, cfg):
     return out
 
 
-WORKLOAD_FUNCS = {"ingest": workload_ingest, "history": workload_history}
+def workload_client(server, cfg):
+    """The logging loop a user writes with the official client: one `log_metric` call per step,
+    one `log_param` and `set_tag` per setting. Measures per-call latency as the user sees it
+    (the client's own overhead included, identical against either server)."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(tracking_uri=server.url)
+    exp_id = c.create_experiment(f"bench-client-{os.getpid()}-{time.time_ns()}")
+    run_id = c.create_run(exp_id).info.run_id
+    for i in range(20):  # warm-up: connection pool, server caches
+        c.log_metric(run_id, "warmup", float(i), step=i)
+    n = cfg["client_calls"]
+    lat = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        t = time.perf_counter()
+        c.log_metric(run_id, "loss", 1.0 / (i + 1), step=i, timestamp=T0_MS + i)
+        lat.append(time.perf_counter() - t)
+    total = time.perf_counter() - t0
+    plat = []
+    for i in range(max(10, n // 10)):
+        t = time.perf_counter()
+        c.log_param(run_id, f"p{i}", str(i))
+        plat.append(time.perf_counter() - t)
+    lat.sort()
+    plat.sort()
+    hist = c.get_metric_history(run_id, "loss")
+    problems = []
+    if len(hist) != n:
+        problems.append(f"logged {n} points, read back {len(hist)}")
+    elif any(m.step != i or m.value != 1.0 / (i + 1) for i, m in enumerate(hist)):
+        problems.append("points read back differ from what was logged")
+    return {"calls": n, "seconds": total, "calls_per_s": n / total,
+            "latency_ms": {"p50": percentile(lat, 50) * 1000, "p99": percentile(lat, 99) * 1000},
+            "param_latency_ms": {"p50": percentile(plat, 50) * 1000,
+                                 "p99": percentile(plat, 99) * 1000},
+            "verified": not problems, "verify_problems": problems,
+            "server_rss_mb": server.rss_mb()}
+
+
+WORKLOAD_FUNCS = {"ingest": workload_ingest, "history": workload_history,
+                  "client": workload_client}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -639,6 +680,16 @@ def rows_for(workload, res, cfg):
              None, "{:.2f}"),
             ("server memory, RSS (MB)", g(m, "server_rss_mb"), g(x, "server_rss_mb"), None,
              "{:,.0f}"),
+        ]
+    if workload == "client":
+        return [
+            ("log_metric calls/s", g(m, "calls_per_s"), g(x, "calls_per_s"), True, "{:,.0f}"),
+            ("log_metric p50 latency (ms)", g(m, "latency_ms", "p50"), g(x, "latency_ms", "p50"),
+             False, "{:.2f}"),
+            ("log_metric p99 latency (ms)", g(m, "latency_ms", "p99"), g(x, "latency_ms", "p99"),
+             False, "{:.2f}"),
+            ("log_param p50 latency (ms)", g(m, "param_latency_ms", "p50"),
+             g(x, "param_latency_ms", "p50"), False, "{:.2f}"),
         ]
     n = cfg["history_points"]
     rows = [
@@ -826,6 +877,11 @@ def validate(results, workloads, servers, cfg):
                 errs = sum(r["errors"].values())
                 if errs and srv == "sextant":
                     problems.append(f"{w}/{srv}: {errs} failed requests, e.g. {r['error_samples'][:2]}")
+            elif w == "client":
+                if not finite_pos(r.get("calls_per_s")):
+                    problems.append(f"{w}/{srv}: calls_per_s = {r.get('calls_per_s')!r}")
+                if srv == "sextant" and not r.get("verified"):
+                    problems.append(f"{w}/{srv}: read-back check failed: {r.get('verify_problems')}")
             else:
                 keys = ["read"] + (["big_read"] if cfg["big_history_points"] and srv == "sextant" else [])
                 for k in keys:
@@ -855,7 +911,8 @@ def main():
         prog="bench/run",
         description="Benchmark `sextant server` against `mlflow server` (same workloads, same "
                     "machine, same run). Workloads: " + ", ".join(WORKLOADS) + " (default: all).")
-    ap.add_argument("workloads", nargs="*", metavar="WORKLOAD", help="ingest, history (default: all)")
+    ap.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                    help="ingest, history, client (default: all)")
     ap.add_argument("--quick", action="store_true",
                     help="small smoke run (<1 min): checks every workload completes and the "
                          "results are well-formed; no timing thresholds")
@@ -868,6 +925,8 @@ def main():
     ap.add_argument("--big-history-points", type=int,
                     help="history: size of the Sextant-only read (0 skips it)")
     ap.add_argument("--repeats", type=int, help="history: reads per size (median reported)")
+    ap.add_argument("--client-calls", type=int,
+                    help="client: log_metric calls in the timed loop (default 2000; 100 quick)")
     ap.add_argument("--out", help="where to write the JSON results")
     ap.add_argument("--keep", action="store_true", help="keep the servers' temp dirs (logs, db)")
     args = ap.parse_args()
@@ -882,7 +941,8 @@ def main():
             ap.error(f"unknown server {srv!r}; choose from {', '.join(SERVERS)}")
     mode = "quick" if args.quick else "full"
     cfg = dict(MODES[mode])
-    for k in ("clients", "duration", "warmup", "history_points", "big_history_points", "repeats"):
+    for k in ("clients", "duration", "warmup", "history_points", "big_history_points", "repeats",
+              "client_calls"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
 
@@ -912,6 +972,10 @@ def main():
                 f"{INGEST_PARAMS} params + {INGEST_BATCHES_PER_RUN} log-batch calls of "
                 f"{INGEST_BATCH} metrics per run; {cfg['warmup']:g}s warm-up, "
                 f"{cfg['duration']:g}s measured")
+        elif w == "client":
+            log(f"== client: the official mlflow client's logging loop, {cfg['client_calls']:,} "
+                f"MlflowClient.log_metric calls one after another (then log_param calls), "
+                f"per-call latency including the client's own overhead")
         else:
             log(f"== history: {cfg['history_points']:,} points of one metric, read back through "
                 f"get-history (max_results={HISTORY_PAGE}, following next_page_token), "
