@@ -30,7 +30,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
-WORKLOADS = ("ingest", "history", "client")
+WORKLOADS = ("ingest", "history", "client", "search")
 SERVERS = ("mlflow", "sextant")
 JSON_HEADERS = {"Content-Type": "application/json"}
 HISTORY_PAGE = 25000  # what the mlflow client always asks for (GET_METRIC_HISTORY_MAX_RESULTS)
@@ -39,9 +39,11 @@ T0_MS = 1_700_000_000_000  # base timestamp of every logged metric (fixed, so ru
 # Settings per mode. The ingest numbers are per server; `--duration` etc. override them.
 MODES = {
     "full": dict(clients=8, warmup=3.0, duration=30.0, history_points=100_000, repeats=3,
-                 big_history_points=1_000_000, client_calls=2000),
+                 big_history_points=1_000_000, client_calls=2000,
+                 search_sizes=(1_000, 10_000, 100_000), search_queries=50),
     "quick": dict(clients=8, warmup=1.0, duration=3.0, history_points=10_000, repeats=3,
-                  big_history_points=0, client_calls=100),
+                  big_history_points=0, client_calls=100, search_sizes=(1_000,),
+                  search_queries=20),
 }
 INGEST_BATCH = 1000        # metrics per log-batch request (the server-side maximum)
 INGEST_KEYS = 10           # distinct metric keys; a batch holds 100 steps of each
@@ -644,8 +646,130 @@ def workload_client(server, cfg):
             "server_rss_mb": server.rss_mb()}
 
 
+SEARCH_FILTER = "metrics.acc > 0.5 AND params.optimizer = 'adam'"
+SEARCH_ORDER = ["metrics.acc DESC"]
+SEARCH_PAGE = 100
+
+
+def search_run_rows(start, stop, total):
+    """Deterministic runs: a unique accuracy per run (a permutation of 0..total-1, so the order
+    has no ties and both servers must return the same runs), two params, one tag."""
+    for i in range(start, stop):
+        acc = ((i * 7_919) % total) / total
+        yield {"run_id": f"{i:08d}" + "0" * 24, "name": f"run-{i}", "acc": acc,
+               "loss": 1.0 - acc, "lr": ("0.1", "0.01", "0.001")[i % 3],
+               "optimizer": ("adam", "sgd")[i % 2], "problem": f"p{i % 50}",
+               "start": T0_MS + i}
+
+
+def populate_mlflow(db, exp_id, rows, artifact_root):
+    """Write runs straight into mlflow's SQLite schema (its REST API would need hours for
+    100,000 runs); the running server reads them like any others."""
+    import sqlite3
+
+    con = sqlite3.connect(db, timeout=60)
+    with con:
+        con.executemany(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, "
+            "user_id, status, start_time, end_time, source_version, lifecycle_stage, "
+            "artifact_uri, experiment_id) VALUES (?, ?, 'LOCAL', '', '', 'bench', 'FINISHED', "
+            "?, ?, '', 'active', ?, ?)",
+            [(r["run_id"], r["name"], r["start"], r["start"] + 1,
+              f"{artifact_root}/{exp_id}/{r['run_id']}/artifacts", int(exp_id)) for r in rows])
+        for key in ("acc", "loss"):
+            con.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) "
+                            "VALUES (?, ?, ?, ?, 0, 0)",
+                            [(key, r[key], r["start"], r["run_id"]) for r in rows])
+            con.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, "
+                            "run_uuid) VALUES (?, ?, ?, 0, 0, ?)",
+                            [(key, r[key], r["start"], r["run_id"]) for r in rows])
+        for key in ("lr", "optimizer"):
+            con.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)",
+                            [(key, r[key], r["run_id"]) for r in rows])
+        con.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)",
+                        [(k, v, r["run_id"]) for r in rows
+                         for k, v in (("problem", r["problem"]), ("mlflow.runName", r["name"]))])
+    con.close()
+
+
+def populate_sextant(db, exp_id, rows):
+    """The same runs written straight into Sextant's SQLite schema, the same way."""
+    import sqlite3
+
+    con = sqlite3.connect(db, timeout=60)
+    with con:
+        con.executemany(
+            "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, "
+            "end_time, artifact_uri, lifecycle_stage) VALUES (?, ?, ?, 'bench', 'FINISHED', ?, ?, "
+            "?, 'active')",
+            [(r["run_id"], int(exp_id), r["name"], r["start"], r["start"] + 1,
+              f"mlflow-artifacts:/{exp_id}/{r['run_id']}/artifacts") for r in rows])
+        for key in ("acc", "loss"):
+            con.executemany("INSERT INTO latest_metrics (run_uuid, key, step, timestamp, value, "
+                            "is_nan) VALUES (?, ?, 0, ?, ?, 0)",
+                            [(r["run_id"], key, r["start"], r[key]) for r in rows])
+            con.executemany("INSERT INTO metric_series (run_uuid, key) VALUES (?, ?)",
+                            [(r["run_id"], key) for r in rows])
+            con.execute("INSERT INTO metric_points (series_id, timestamp, step, value, is_nan) "
+                        "SELECT s.series_id, l.timestamp, 0, l.value, 0 FROM latest_metrics l "
+                        "JOIN metric_series s ON s.run_uuid = l.run_uuid AND s.key = l.key "
+                        "WHERE l.key = ? AND NOT EXISTS (SELECT 1 FROM metric_points p "
+                        "WHERE p.series_id = s.series_id)", (key,))
+        for key in ("lr", "optimizer"):
+            con.executemany("INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)",
+                            [(r["run_id"], key, r[key]) for r in rows])
+        con.executemany("INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)",
+                        [(r["run_id"], k, v) for r in rows
+                         for k, v in (("problem", r["problem"]), ("mlflow.runName", r["name"]))])
+    con.close()
+
+
+def workload_search(server, cfg):
+    """`runs/search` with a metric and a param filter and a metric order-by, over growing
+    numbers of runs in one experiment: p50/p99 latency of the first page (100 runs)."""
+    s = new_session()
+    url = server.url
+    exp_id = create_experiment(s, url, f"bench-search-{time.time_ns()}")
+    db = str(server.dir / "db.sqlite")
+    sizes = sorted(cfg["search_sizes"])
+    total = sizes[-1]
+    out = {"filter": SEARCH_FILTER, "order_by": SEARCH_ORDER, "page": SEARCH_PAGE, "sizes": {}}
+    have = 0
+    matching = []  # (acc, name) of every run the filter should match so far
+    for n in sizes:
+        rows = list(search_run_rows(have, n, total))
+        matching += [(r["acc"], r["name"]) for r in rows
+                     if r["acc"] > 0.5 and r["optimizer"] == "adam"]
+        expected = [name for _, name in sorted(matching, reverse=True)[:SEARCH_PAGE]]
+        t = time.monotonic()
+        if server.kind == "mlflow":
+            populate_mlflow(db, exp_id, rows, str(server.dir / "artifacts"))
+        else:
+            populate_sextant(db, exp_id, rows)
+        populate_s = time.monotonic() - t
+        have = n
+        body = {"experiment_ids": [exp_id], "filter": SEARCH_FILTER, "order_by": SEARCH_ORDER,
+                "max_results": SEARCH_PAGE}
+        first = call(s, "POST", url, "/api/2.0/mlflow/runs/search", body)  # warm-up; the answer
+        lat = []
+        for _ in range(cfg["search_queries"]):
+            t = time.perf_counter()
+            call(s, "POST", url, "/api/2.0/mlflow/runs/search", body)
+            lat.append(time.perf_counter() - t)
+        lat.sort()
+        names = [next((tg["value"] for tg in r["data"].get("tags", [])
+                       if tg["key"] == "mlflow.runName"), r["info"].get("run_name"))
+                 for r in first.get("runs", [])]
+        out["sizes"][str(n)] = {"runs": n, "populate_seconds": populate_s,
+                                "p50_ms": percentile(lat, 50) * 1000,
+                                "p99_ms": percentile(lat, 99) * 1000,
+                                "returned": names, "expected": expected}
+    out["server_rss_mb"] = server.rss_mb()
+    return out
+
+
 WORKLOAD_FUNCS = {"ingest": workload_ingest, "history": workload_history,
-                  "client": workload_client}
+                  "client": workload_client, "search": workload_search}
 
 
 # --------------------------------------------------------------------------- reporting
@@ -681,6 +805,17 @@ def rows_for(workload, res, cfg):
             ("server memory, RSS (MB)", g(m, "server_rss_mb"), g(x, "server_rss_mb"), None,
              "{:,.0f}"),
         ]
+    if workload == "search":
+        rows = []
+        for n in cfg["search_sizes"]:
+            k = str(n)
+            rows += [
+                (f"{_k(n)} runs: p50 latency (ms)", g(m, "sizes", k, "p50_ms"),
+                 g(x, "sizes", k, "p50_ms"), False, "{:,.1f}"),
+                (f"{_k(n)} runs: p99 latency (ms)", g(m, "sizes", k, "p99_ms"),
+                 g(x, "sizes", k, "p99_ms"), False, "{:,.1f}"),
+            ]
+        return rows
     if workload == "client":
         return [
             ("log_metric calls/s", g(m, "calls_per_s"), g(x, "calls_per_s"), True, "{:,.0f}"),
@@ -877,6 +1012,22 @@ def validate(results, workloads, servers, cfg):
                 errs = sum(r["errors"].values())
                 if errs and srv == "sextant":
                     problems.append(f"{w}/{srv}: {errs} failed requests, e.g. {r['error_samples'][:2]}")
+            elif w == "search":
+                for k, v in (r.get("sizes") or {}).items():
+                    if not (finite_pos(v.get("p50_ms")) and v.get("p99_ms", 0) >= v["p50_ms"]):
+                        problems.append(f"{w}/{srv}: {k} runs: latency {v}")
+                    if v.get("returned") != v.get("expected"):
+                        problems.append(f"{w}/{srv}: {k} runs: wrong answer: first returned "
+                                        f"{(v.get('returned') or [])[:3]}, expected "
+                                        f"{(v.get('expected') or [])[:3]}")
+                other = results[w].get("mlflow" if srv == "sextant" else "sextant")
+                if srv == "sextant" and other:
+                    for k, v in r["sizes"].items():
+                        theirs = other["sizes"].get(k, {}).get("returned")
+                        if theirs is not None and theirs != v["returned"]:
+                            problems.append(f"{w}: {k} runs: sextant and mlflow returned "
+                                            f"different runs (first: {v['returned'][:3]} vs "
+                                            f"{theirs[:3]})")
             elif w == "client":
                 if not finite_pos(r.get("calls_per_s")):
                     problems.append(f"{w}/{srv}: calls_per_s = {r.get('calls_per_s')!r}")
@@ -912,7 +1063,7 @@ def main():
         description="Benchmark `sextant server` against `mlflow server` (same workloads, same "
                     "machine, same run). Workloads: " + ", ".join(WORKLOADS) + " (default: all).")
     ap.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                    help="ingest, history, client (default: all)")
+                    help="ingest, history, client, search (default: all)")
     ap.add_argument("--quick", action="store_true",
                     help="small smoke run (<1 min): checks every workload completes and the "
                          "results are well-formed; no timing thresholds")
@@ -972,6 +1123,11 @@ def main():
                 f"{INGEST_PARAMS} params + {INGEST_BATCHES_PER_RUN} log-batch calls of "
                 f"{INGEST_BATCH} metrics per run; {cfg['warmup']:g}s warm-up, "
                 f"{cfg['duration']:g}s measured")
+        elif w == "search":
+            log(f"== search: runs/search with filter \"{SEARCH_FILTER}\", order_by "
+                f"{SEARCH_ORDER}, first page of {SEARCH_PAGE}, over "
+                f"{', '.join(f'{n:,}' for n in cfg['search_sizes'])} runs (written straight into "
+                f"each server's SQLite store), {cfg['search_queries']} queries each")
         elif w == "client":
             log(f"== client: the official mlflow client's logging loop, {cfg['client_calls']:,} "
                 f"MlflowClient.log_metric calls one after another (then log_param calls), "
