@@ -1,0 +1,77 @@
+//! What can go wrong talking to a tracking server, each case with what to do next.
+
+use std::path::PathBuf;
+
+/// A failed call to the tracking server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "no tracking server given\nhint: pass --tracking-uri http://HOST:PORT or set MLFLOW_TRACKING_URI"
+    )]
+    NoTrackingUri,
+    #[error("invalid tracking URI '{uri}': {reason}")]
+    InvalidUri { uri: String, reason: String },
+    #[error(
+        "cannot reach the tracking server at {base}: {reason}\nhint: start it with `sextant server`, or check --tracking-uri / MLFLOW_TRACKING_URI"
+    )]
+    Unreachable { base: String, reason: String },
+    /// The server answered with an error status; `error_code` is MLflow's (e.g.
+    /// `RESOURCE_DOES_NOT_EXIST`), empty when the answer had none.
+    #[error("{message} ({method} {url}: HTTP {status}{})", if error_code.is_empty() { String::new() } else { format!(", {error_code}") })]
+    Api {
+        method: String,
+        url: String,
+        status: u16,
+        error_code: String,
+        message: String,
+    },
+    #[error("the server's answer to {what} is not what the API promises: {reason}")]
+    Decode { what: String, reason: String },
+    #[error(
+        "the run's artifact location '{uri}' is not served through the tracking server\nhint: start the server with artifact proxying (`sextant server` always proxies; `mlflow server` needs --serve-artifacts)"
+    )]
+    UnsupportedArtifactUri { uri: String },
+    #[error(
+        "experiment '{name}' is deleted\nhint: restore it (MlflowClient().restore_experiment) or choose another name"
+    )]
+    DeletedExperiment { name: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ClientError {
+    /// MLflow's error code, if the server refused the call.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Self::Api { error_code, .. } => Some(error_code),
+            _ => None,
+        }
+    }
+
+    /// The thing asked for does not exist (`RESOURCE_DOES_NOT_EXIST`, or a plain 404).
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::Api {
+                status, error_code, ..
+            } => {
+                error_code == "RESOURCE_DOES_NOT_EXIST" || (*status == 404 && error_code.is_empty())
+            }
+            _ => false,
+        }
+    }
+
+    /// The thing to create exists already (`RESOURCE_ALREADY_EXISTS`).
+    pub fn is_already_exists(&self) -> bool {
+        self.error_code() == Some("RESOURCE_ALREADY_EXISTS")
+    }
+
+    /// The server refused the request as invalid (HTTP 4xx): the caller's mistake, not the
+    /// server's or the network's.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Api { status, .. } if (400..500).contains(status))
+    }
+}

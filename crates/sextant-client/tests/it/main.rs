@@ -1,0 +1,243 @@
+//! The client against a real `sextant-server` app on a loopback socket (real SQLite and local
+//! artifacts in a temp dir): every call the client commands rely on.
+
+use std::sync::Arc;
+
+use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
+use sextant_client::{
+    Client, ClientError, Metric, NewRun, RunQuery, RunStatus, Tag, ViewType, WireF64,
+};
+use sextant_core::tracking::TrackingService;
+use sextant_server::{AppState, app};
+
+struct Server {
+    url: String,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn server() -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
+    let art = dir.path().join("artifacts").display().to_string();
+    let url = rt.block_on(async move {
+        let store = sextant_store::open(&uri, "mlflow-artifacts:/")
+            .await
+            .expect("open store");
+        let loc = StoreLocation::parse(&art).expect("location");
+        let state = AppState {
+            tracking: TrackingService::new(
+                Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>
+            ),
+            registry: sextant_core::registry::RegistryService::new(store),
+            artifacts: Arc::new(ObjectArtifactStore::open(&loc).expect("artifact store")),
+            default_user: None,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum_serve(listener, state).await });
+        format!("http://{addr}")
+    });
+    Server {
+        url,
+        _rt: rt,
+        _dir: dir,
+    }
+}
+
+async fn axum_serve(listener: tokio::net::TcpListener, state: AppState) {
+    let never = std::future::pending::<()>();
+    sextant_server::serve(
+        listener,
+        app(state),
+        never,
+        std::time::Duration::from_secs(1),
+    )
+    .await
+    .expect("serve");
+}
+
+fn metric(key: &str, step: i64, value: f64) -> Metric {
+    Metric {
+        key: key.into(),
+        value: WireF64(value),
+        timestamp: 1_000 + step,
+        step,
+        dataset_name: None,
+        dataset_digest: None,
+        model_id: None,
+        run_id: None,
+    }
+}
+
+#[test]
+fn experiments_runs_batches_search_history_and_artifacts() {
+    let s = server();
+    let c = Client::new(&s.url).expect("client");
+
+    // Experiments: created once, found by name, race-safe get-or-create.
+    assert!(c.get_experiment_by_name("suite").unwrap().is_none());
+    let exp = c.get_or_create_experiment("suite").unwrap();
+    assert_eq!(c.get_or_create_experiment("suite").unwrap(), exp);
+    let err = c.create_experiment("suite", &[]).unwrap_err();
+    assert!(err.is_already_exists(), "{err}");
+    let names: Vec<_> = c
+        .search_experiments(None, ViewType::ActiveOnly)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(names.contains(&"suite".to_owned()) && names.contains(&"Default".to_owned()));
+
+    // A run with more metrics, params and tags than one request may carry.
+    let run = c
+        .create_run(&NewRun {
+            experiment_id: exp.clone(),
+            run_name: Some("first".into()),
+            tags: vec![Tag::new("problem", "p1")],
+            ..NewRun::default()
+        })
+        .unwrap();
+    let id = run.info.run_id.clone();
+    let metrics: Vec<_> = (0..2_500)
+        .map(|i| metric("loss", i, 1.0 / (i + 1) as f64))
+        .collect();
+    let params: Vec<_> = (0..150)
+        .map(|i| Tag::new(format!("p{i}"), format!("{i}")))
+        .collect();
+    c.log_batch(&id, &metrics, &params, &[Tag::new("stage", "train")])
+        .unwrap();
+    c.set_tag(&id, "k", "v").unwrap();
+    c.update_run(&id, Some(RunStatus::Finished), Some(99_999), None)
+        .unwrap();
+
+    let got = c.get_run(&id).unwrap();
+    assert_eq!(got.info.status, RunStatus::Finished);
+    assert_eq!(got.info.end_time, Some(99_999));
+    assert_eq!(got.data.params.len(), 150);
+    let tag = |k: &str| {
+        got.data
+            .tags
+            .iter()
+            .find(|t| t.key == k)
+            .map(|t| t.value.clone())
+    };
+    assert_eq!(tag("stage").as_deref(), Some("train"));
+    assert_eq!(tag("k").as_deref(), Some("v"));
+    assert_eq!(tag("problem").as_deref(), Some("p1"));
+
+    let history = c.get_metric_history(&id, "loss").unwrap();
+    assert_eq!(history.len(), 2_500);
+    assert!(history.iter().enumerate().all(|(i, m)| m.step == i as i64));
+
+    // Search follows pages: 1,205 runs read back whole.
+    for i in 0..1_204 {
+        let r = c
+            .create_run(&NewRun {
+                experiment_id: exp.clone(),
+                ..NewRun::default()
+            })
+            .unwrap();
+        if i % 2 == 0 {
+            c.set_tag(&r.info.run_id, "even", "yes").unwrap();
+        }
+    }
+    let all = c
+        .search_runs(&RunQuery {
+            experiment_ids: vec![exp.clone()],
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 1_205);
+    let even = c
+        .search_runs(&RunQuery {
+            experiment_ids: vec![exp.clone()],
+            filter: "tags.even = 'yes'".into(),
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(even.len(), 602);
+    let some = c
+        .search_runs(&RunQuery {
+            experiment_ids: vec![exp.clone()],
+            max_results: Some(1_001),
+            ..RunQuery::default()
+        })
+        .unwrap();
+    assert_eq!(some.len(), 1_001);
+    let bad = c
+        .search_runs(&RunQuery {
+            experiment_ids: vec![exp],
+            filter: "metrics.x >> 1".into(),
+            ..RunQuery::default()
+        })
+        .unwrap_err();
+    assert!(
+        bad.is_refusal() && bad.error_code() == Some("INVALID_PARAMETER_VALUE"),
+        "{bad}"
+    );
+
+    // Artifacts: bytes, a streamed file, a folder; listed and read back.
+    c.upload_artifact_bytes(&got, "notes/a b.txt", b"hello")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("sub")).unwrap();
+    std::fs::write(dir.path().join("one.txt"), b"1").unwrap();
+    std::fs::write(dir.path().join("sub/two.txt"), vec![7u8; 3 << 20]).unwrap();
+    assert_eq!(c.upload_artifact_dir(&got, "out", dir.path()).unwrap(), 2);
+    assert_eq!(
+        c.download_artifact(&got, "notes/a b.txt").unwrap(),
+        b"hello"
+    );
+    assert_eq!(
+        c.download_artifact(&got, "out/sub/two.txt").unwrap().len(),
+        3 << 20
+    );
+    let root: Vec<_> = c
+        .list_artifacts(&got, None)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(root, ["notes", "out"]);
+    let out = c.list_artifacts(&got, Some("out")).unwrap();
+    assert_eq!(
+        out.iter()
+            .map(|f| (f.path.as_str(), f.is_dir))
+            .collect::<Vec<_>>(),
+        [("out/one.txt", false), ("out/sub", true)]
+    );
+
+    // Sextant's own API.
+    let models = c.sextant("GET", "models", None).unwrap();
+    assert!(models.is_object(), "{models}");
+}
+
+#[test]
+fn errors_say_what_happened() {
+    let s = server();
+    let c = Client::new(&s.url).unwrap();
+    let err = c.get_run("0123456789abcdef0123456789abcdef").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    assert!(err.to_string().contains("RESOURCE_DOES_NOT_EXIST"), "{err}");
+
+    // Nothing listens on this port (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = Client::new(&format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .with_retries(0);
+    let err = dead.get_run("x").unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("hint:"));
+}
