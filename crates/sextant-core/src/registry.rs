@@ -13,7 +13,7 @@ use sextant_types::registry::{
     Actor, AuditEntry, Decision, ModelVersion, RegisteredModel, VersionReview, canonical_stage,
 };
 
-use crate::tracking::{SearchRequest, no_duplicate_order_keys};
+use crate::tracking::{SearchRequest, parse_order_by};
 use crate::validation::{self as v, MAX_ENTITY_KEY_LENGTH};
 use crate::{CoreError, Result};
 
@@ -199,12 +199,7 @@ impl RegistryService {
             REGISTERED_MODELS_MAX_PAGE,
         )?;
         let filter = search::parse_registered_model_filter(&req.filter)?;
-        let order_by = req
-            .order_by
-            .iter()
-            .map(|o| search::parse_registered_model_order_by(o))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        let order_by = parse_order_by(&req.order_by, search::parse_registered_model_order_by)?;
         Ok(self
             .registry()
             .search_registered_models(RegisteredModelSearch {
@@ -344,12 +339,7 @@ impl RegistryService {
             MODEL_VERSIONS_MAX_PAGE,
         )?;
         let filter = search::parse_model_version_filter(&req.filter)?;
-        let order_by = req
-            .order_by
-            .iter()
-            .map(|o| search::parse_model_version_order_by(o))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        let order_by = parse_order_by(&req.order_by, search::parse_model_version_order_by)?;
         Ok(self
             .registry()
             .search_model_versions(ModelVersionSearch {

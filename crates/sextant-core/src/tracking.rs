@@ -98,12 +98,7 @@ impl TrackingService {
             )));
         }
         let filter = search::parse_experiment_filter(&req.filter)?;
-        let order_by = req
-            .order_by
-            .iter()
-            .map(|o| search::parse_experiment_order_by(o))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        let order_by = parse_order_by(&req.order_by, search::parse_experiment_order_by)?;
         Ok(self
             .store
             .search_experiments(ExperimentSearch {
@@ -441,12 +436,7 @@ impl TrackingService {
             }
         }
         let filter = search::parse_run_filter(&req.filter)?;
-        let order_by = req
-            .order_by
-            .iter()
-            .map(|o| search::parse_run_order_by(o))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        let order_by = parse_order_by(&req.order_by, search::parse_run_order_by)?;
         if max == 0 {
             return Ok(Page {
                 items: vec![],
@@ -525,12 +515,7 @@ impl TrackingService {
         req: SearchRequest,
     ) -> Result<Page<LoggedModel>> {
         let filter = search::parse_logged_model_filter(&req.filter)?;
-        let order_by = req
-            .order_by
-            .iter()
-            .map(|o| search::parse_logged_model_order_by(o))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        no_duplicate_order_keys(&order_by, &req.order_by)?;
+        let order_by = parse_order_by(&req.order_by, search::parse_logged_model_order_by)?;
         Ok(self
             .store
             .search_logged_models(LoggedModelSearch {
@@ -563,9 +548,22 @@ pub fn sample_steps(steps: &[i64], n: usize) -> Vec<i64> {
     out
 }
 
+/// Parse an `order_by` list with `parse`, refusing a key named twice.
+pub(crate) fn parse_order_by<F: PartialEq>(
+    raw: &[String],
+    parse: impl Fn(&str) -> std::result::Result<search::OrderBy<F>, search::SearchError>,
+) -> Result<Vec<search::OrderBy<F>>> {
+    let parsed = raw
+        .iter()
+        .map(|o| parse(o))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    no_duplicate_order_keys(&parsed, raw)?;
+    Ok(parsed)
+}
+
 /// Refuses an `order_by` list that names the same key twice (MLflow's own server fails on it
 /// with an internal error; it is a user mistake, so say so).
-pub(crate) fn no_duplicate_order_keys<F: PartialEq>(
+fn no_duplicate_order_keys<F: PartialEq>(
     parsed: &[search::OrderBy<F>],
     raw: &[String],
 ) -> Result<()> {
