@@ -340,8 +340,12 @@ fn open_blocking(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store
     } else if uri.starts_with("postgresql://")
         || uri.starts_with("postgres://")
         || uri.starts_with("postgresql+psycopg2://")
+        || uri.starts_with("postgresql+psycopg://")
     {
-        let uri = uri.replacen("postgresql+psycopg2://", "postgresql://", 1);
+        // SQLAlchemy's driver suffixes, as MLflow users write them, name the same server.
+        let uri = uri
+            .replacen("postgresql+psycopg2://", "postgresql://", 1)
+            .replacen("postgresql+psycopg://", "postgresql://", 1);
         let db = postgres::PgDb::open(&uri)?;
         Ok(Arc::new(SqlStore::new(db, default_artifact_root)?))
     } else {
