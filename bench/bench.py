@@ -616,7 +616,7 @@ def raw_sqlite_insert(server, points):
     path = server.dir / "raw.sqlite"
     con = sqlite3.connect(str(path), isolation_level=None)
     con.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                      "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;")
+                      "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-16384;")
     for stmt in ddl:
         con.execute(stmt)
     per_run = INGEST_BATCH * INGEST_BATCHES_PER_RUN
