@@ -471,6 +471,18 @@ impl Client {
         Ok(())
     }
 
+    /// Mark a run deleted (it can be restored; searches skip it by default).
+    pub fn delete_run(&self, run_id: &str) -> Result<()> {
+        let body = json!({ "run_id": run_id });
+        self.post::<Value>("runs/delete", &body).map(drop)
+    }
+
+    /// Mark an experiment deleted (it can be restored, and its name stays taken).
+    pub fn delete_experiment(&self, experiment_id: &str) -> Result<()> {
+        let body = json!({ "experiment_id": experiment_id });
+        self.post::<Value>("experiments/delete", &body).map(drop)
+    }
+
     /// Set one tag on a run.
     pub fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         let body = json!({ "run_id": run_id, "run_uuid": run_id, "key": key, "value": value });
