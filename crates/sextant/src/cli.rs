@@ -44,6 +44,8 @@ pub enum Command {
     Server(ServerArgs),
     /// Review, protect and promote registered models; read their audit log.
     Models(ModelsArgs),
+    /// Run any command as a tracked run: code, environment, params, logs, metrics, outputs.
+    Run(Box<RunArgs>),
 }
 
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
@@ -236,6 +238,92 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
+}
+
+/// Run any command as a tracked run, with everything needed to reproduce it.
+///
+/// The command runs as it would without Sextant (same terminal output, same exit code; 128 +
+/// the signal when a signal ends it) while the run records: the command line, working folder,
+/// start/end time, duration and status (FINISHED, FAILED, KILLED on a signal); git commit,
+/// branch, remote and dirty state with the uncommitted diff; params from --param and params
+/// files; OS, CPU, memory, Python packages and lock-file hashes; stdout and stderr; system
+/// metrics every few seconds; metrics files and a live JSON-lines file; outputs. The command
+/// gets MLFLOW_TRACKING_URI and MLFLOW_RUN_ID, so its own mlflow calls log into the same run.
+/// Every name recorded is listed in docs/run.md.
+///
+/// Examples:
+///   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+///   sextant run -- python train.py --epochs 3
+///   sextant run --experiment nightly --params params.yaml --param lr=0.01 \
+///       --metrics eval.json --live-metrics metrics.jsonl --output model/ -- ./train.sh
+///   sextant run --run-key "$CI_PIPELINE_ID" --stage test -- pytest -x   # one run per pipeline
+///   sextant run --json -- make test | tail -1                           # {"run_id": ..., "status": ...}
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct RunArgs {
+    /// The tracking server.
+    #[arg(long, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// The experiment, by name (created if missing). [default: the Default experiment]
+    #[arg(long, short = 'e', env = env::MLFLOW_EXPERIMENT_NAME)]
+    pub experiment: Option<String>,
+    /// The run's name (mlflow.runName).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Attach to this existing run instead of creating one (the command is one stage of it).
+    #[arg(long, env = env::SEXTANT_RUN_ID)]
+    pub run_id: Option<String>,
+    /// Fill the run this stable key names (e.g. a CI pipeline id), created on first use; every
+    /// stage given the same key, on any machine, ends in that one run.
+    #[arg(long, env = env::SEXTANT_RUN_KEY)]
+    pub run_key: Option<String>,
+    /// The stage's name when attached (logs under stages/NAME/). [default: from the command]
+    #[arg(long)]
+    pub stage: Option<String>,
+    /// A param, KEY=VALUE (repeatable; wins over params files).
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// A params file: YAML, JSON or TOML; nested keys are flattened with dots (repeatable).
+    #[arg(long = "params", value_name = "FILE")]
+    pub param_files: Vec<PathBuf>,
+    /// A tag on the run, KEY=VALUE (repeatable).
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+    /// Record this environment variable's value (repeatable).
+    #[arg(long = "env-var", value_name = "NAME")]
+    pub env_vars: Vec<String>,
+    /// A metrics file the command writes (JSON, YAML, CSV, JSON lines), read when it ends
+    /// (repeatable).
+    #[arg(long = "metrics", value_name = "FILE")]
+    pub metrics: Vec<PathBuf>,
+    /// A JSON-lines file the command appends to (`{"step": 3, "loss": 0.2}`), followed while it
+    /// runs (repeatable).
+    #[arg(long = "live-metrics", value_name = "FILE")]
+    pub live_metrics: Vec<PathBuf>,
+    /// A file or folder uploaded as artifacts when the command ends, even if it failed
+    /// (repeatable).
+    #[arg(long = "output", value_name = "PATH")]
+    pub outputs: Vec<PathBuf>,
+    /// The Python interpreter whose packages are recorded (pip freeze), when the command is
+    /// not itself `python ...` (e.g. a shell script that runs .venv/bin/python).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Seconds between system-metric samples (0 turns them off).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub sample_interval: f64,
+    /// Seconds between uploads of the logs while the command runs.
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    pub upload_interval: f64,
+    /// Who runs it (mlflow.user). [default: $LOGNAME / $USER]
+    #[arg(long, env = env::SEXTANT_USER)]
+    pub user: Option<String>,
+    /// At the end, print {"run_id", "experiment_id", "status", "exit_code", ...} as one JSON line
+    /// on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[cfg(test)]

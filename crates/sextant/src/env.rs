@@ -24,3 +24,9 @@ pub const MLFLOW_ARTIFACTS_DESTINATION: &str = "MLFLOW_ARTIFACTS_DESTINATION";
 pub const SEXTANT_USER: &str = "SEXTANT_USER";
 /// The tracking server the client commands (`sextant models ...`) talk to.
 pub const MLFLOW_TRACKING_URI: &str = "MLFLOW_TRACKING_URI";
+/// `sextant run --experiment`: MLflow's variable for the experiment a run goes into.
+pub const MLFLOW_EXPERIMENT_NAME: &str = "MLFLOW_EXPERIMENT_NAME";
+/// `sextant run --run-id`: attach the command to this existing run (as one stage of it).
+pub const SEXTANT_RUN_ID: &str = "SEXTANT_RUN_ID";
+/// `sextant run --run-key`: the stable key (e.g. a CI pipeline id) naming the run to fill.
+pub const SEXTANT_RUN_KEY: &str = "SEXTANT_RUN_KEY";

@@ -17,6 +17,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Server(args) => commands::server::run(args),
         cli::Command::Models(args) => commands::models::run(args),
+        cli::Command::Run(args) => commands::run::run(*args, cli.global.quiet),
     };
     match result {
         Ok(code) => code,

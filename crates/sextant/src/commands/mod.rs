@@ -1,4 +1,5 @@
 //! One module per command.
 
 pub mod models;
+pub mod run;
 pub mod server;
