@@ -423,3 +423,14 @@ def test_a_missing_program_is_a_failed_run_with_a_hint(server, client, experimen
     assert proc.returncode == 2 and "cannot start `no-such-program-xyz`" in proc.stderr and "hint:" in proc.stderr
     (run,) = client.search_runs([exp_id(client, experiment)])
     assert run.info.status == "FAILED" and "no-such-program-xyz" in run.data.tags["sextant.error"]
+
+
+def test_a_stage_whose_params_conflict_is_refused_and_marked_failed(server, client, experiment, workdir):
+    rid = run_json(sextant_run(server, ["-e", experiment, "--json", "--param", "lr=0.1"], workdir, ["true"]))["run_id"]
+    proc = sextant_run(server, ["--run-id", rid, "--stage", "tune", "--param", "lr=0.2"], workdir, ["touch", "ran"])
+    assert proc.returncode == 2 and "lr" in proc.stderr
+    assert not os.path.exists(os.path.join(workdir, "ran"))
+    run = client.get_run(rid)
+    assert run.data.params["lr"] == "0.1"
+    assert run.data.tags["sextant.stages.tune.status"] == "FAILED" and "sextant.stages.tune.error" in run.data.tags
+    assert run.info.status == "FAILED"

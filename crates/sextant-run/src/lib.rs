@@ -447,29 +447,36 @@ pub fn execute(client: &Client, cfg: &RunConfig) -> Result<Outcome, RunError> {
         )?,
     };
     let run_id = run.info.run_id.clone();
-    if attached {
-        let mut tags = run_tags;
-        tags.append(&mut exec_tags);
-        tags.push(Tag::new(&status_tag, RunStatus::Running.as_str()));
-        if let Some(s) = &stage {
-            tags.push(Tag::new(format!("{}name", layout.tag_prefix), s.clone()));
-        }
-        client.log_batch(&run_id, &[], &params, &tags)?;
-        settle_status(client, &run_id)?;
-    } else if !params.is_empty() {
-        client.log_batch(&run_id, &[], &params, &[])?;
-    }
     let art = |rel: &str| format!("{}{rel}", layout.artifact_prefix);
-    if let Some(g) = &git
-        && g.dirty
-    {
-        if !g.diff.is_empty() {
-            client.upload_artifact_bytes(&run, &art("code/git-diff.patch"), &g.diff)?;
+    let recorded = (|| -> Result<(), RunError> {
+        if attached {
+            let mut tags = run_tags;
+            tags.append(&mut exec_tags);
+            tags.push(Tag::new(&status_tag, RunStatus::Running.as_str()));
+            if let Some(s) = &stage {
+                tags.push(Tag::new(format!("{}name", layout.tag_prefix), s.clone()));
+            }
+            client.log_batch(&run_id, &[], &params, &tags)?;
+            settle_status(client, &run_id)?;
+        } else if !params.is_empty() {
+            client.log_batch(&run_id, &[], &params, &[])?;
         }
-        if !g.untracked.is_empty() {
-            let list = g.untracked.join("\n") + "\n";
-            client.upload_artifact_bytes(&run, &art("code/untracked.txt"), list.as_bytes())?;
+        if let Some(g) = &git
+            && g.dirty
+        {
+            if !g.diff.is_empty() {
+                client.upload_artifact_bytes(&run, &art("code/git-diff.patch"), &g.diff)?;
+            }
+            if !g.untracked.is_empty() {
+                let list = g.untracked.join("\n") + "\n";
+                client.upload_artifact_bytes(&run, &art("code/untracked.txt"), list.as_bytes())?;
+            }
         }
+        Ok(())
+    })();
+    if let Err(e) = recorded {
+        abandon(client, &run_id, &layout, attached, &e.to_string());
+        return Err(e);
     }
 
     // The command.
@@ -524,20 +531,13 @@ pub fn execute(client: &Client, cfg: &RunConfig) -> Result<Outcome, RunError> {
     let mut child = match spawned {
         Ok(c) => c,
         Err(source) => {
-            // Record why, so the run does not stay RUNNING.
-            let reason = format!("cannot start `{program}`: {source}");
-            let _ = client.log_batch(
+            abandon(
+                client,
                 &run_id,
-                &[],
-                &[],
-                &[Tag::new(format!("{}error", layout.tag_prefix), reason)],
+                &layout,
+                attached,
+                &format!("cannot start `{program}`: {source}"),
             );
-            if attached {
-                let _ = client.set_tag(&run_id, &status_tag, RunStatus::Failed.as_str());
-                let _ = settle_status(client, &run_id);
-            } else {
-                let _ = client.update_run(&run_id, Some(RunStatus::Failed), Some(now_ms()), None);
-            }
             return Err(RunError::Spawn {
                 program: program.clone(),
                 source,
@@ -696,6 +696,22 @@ pub fn execute(client: &Client, cfg: &RunConfig) -> Result<Outcome, RunError> {
         created,
         warnings,
     })
+}
+
+/// The command will not run: record why and end the run (or this stage) as FAILED, so it does
+/// not stay RUNNING. Best effort: the error that stopped us is what the caller reports.
+fn abandon(client: &Client, run_id: &str, layout: &Layout, attached: bool, reason: &str) {
+    let p = &layout.tag_prefix;
+    let mut tags = vec![Tag::new(format!("{p}error"), keys::tag_value(reason))];
+    if attached {
+        tags.push(Tag::new(format!("{p}status"), RunStatus::Failed.as_str()));
+    }
+    let _ = client.log_batch(run_id, &[], &[], &tags);
+    if attached {
+        let _ = settle_status(client, run_id);
+    } else {
+        let _ = client.update_run(run_id, Some(RunStatus::Failed), Some(now_ms()), None);
+    }
 }
 
 fn read_metrics_file(cwd: &Path, f: &Path, now: i64) -> Result<files::Points, String> {
