@@ -46,6 +46,8 @@ pub enum Command {
     Models(ModelsArgs),
     /// Run any command as a tracked run: code, environment, params, logs, metrics, outputs.
     Run(Box<RunArgs>),
+    /// Version large data files next to your code, on DVC's formats (add, status, push, pull).
+    Data(DataArgs),
 }
 
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
@@ -238,6 +240,176 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
+}
+
+/// Version large data files and directories next to your code, on DVC 3's own formats.
+///
+/// Works in existing DVC repositories (`.dvc` pointer files, `.dvc/cache`, `.dvc/config`,
+/// remotes): switch by changing the program name, and switch back at any time. In a plain git
+/// repository the first `add` creates `.dvc/` as `dvc init` would.
+///
+/// Examples:
+///   sextant data add data/problems big.parquet      # hash on all cores, cache, write .dvc files
+///   git add data/problems.dvc big.parquet.dvc .gitignore && git commit -m "track data"
+///   sextant data remote add storage s3://bucket/dvc --default
+///   sextant data push                               # many parallel transfers, resumable
+///   sextant data status                             # what changed vs the .dvc files
+///   sextant data status --cloud                     # what the remote lacks
+///   git checkout other-branch && sextant data checkout
+///   sextant data pull                               # on a fresh clone: fetch, verify, check out
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct DataArgs {
+    /// Print JSON instead of text (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Parallel transfers or hashing threads [default: 4 x cores for transfers, all cores for hashing].
+    #[arg(long, short = 'j', global = true)]
+    pub jobs: Option<usize>,
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Create `.dvc/` here, as `dvc init` does (`add` does it for you when needed).
+    Init,
+    /// Track files or directories: hash them, store them in the cache, write `<path>.dvc`,
+    /// add the path to `.gitignore`, link the working copy per `cache.type`.
+    ///
+    /// Example: sextant data add data/problems models/weights.bin
+    Add {
+        /// Files or directories to track.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Show what changed in the workspace vs the `.dvc` files, and what the cache lacks.
+    ///
+    /// With --cloud (or --remote), show instead what the remote lacks ("new": only in the
+    /// cache, "deleted": only on the remote, "missing": in neither).
+    ///
+    /// Examples:
+    ///   sextant data status
+    ///   sextant data status --cloud --json
+    Status {
+        /// Only these outputs (data paths or their .dvc files).
+        targets: Vec<PathBuf>,
+        /// Compare the cache with the default remote.
+        #[arg(long, short = 'c')]
+        cloud: bool,
+        /// Compare the cache with this remote (implies --cloud).
+        #[arg(long, short = 'r')]
+        remote: Option<String>,
+    },
+    /// Make the workspace match the `.dvc` files (after `git checkout` or `git pull`).
+    ///
+    /// Workspace files whose content is not in the cache are not overwritten unless --force.
+    Checkout {
+        /// Only these outputs (data paths or their .dvc files).
+        targets: Vec<PathBuf>,
+        /// Overwrite or remove workspace files even when their content is not cached.
+        #[arg(long, short = 'f')]
+        force: bool,
+    },
+    /// Upload the cache objects the `.dvc` files need to a remote; already-present objects are
+    /// skipped, so an interrupted push resumes.
+    ///
+    /// Example: sextant data push -r storage -j 64
+    Push {
+        /// Only these outputs.
+        targets: Vec<PathBuf>,
+        /// The remote [default: core.remote].
+        #[arg(long, short = 'r')]
+        remote: Option<String>,
+    },
+    /// Download what the `.dvc` files need (md5-verified) and check it out.
+    ///
+    /// Example: sextant data pull
+    Pull {
+        /// Only these outputs.
+        targets: Vec<PathBuf>,
+        /// The remote [default: core.remote].
+        #[arg(long, short = 'r')]
+        remote: Option<String>,
+        /// Overwrite workspace files even when their content is not cached.
+        #[arg(long, short = 'f')]
+        force: bool,
+    },
+    /// Download what the `.dvc` files need into the cache (md5-verified), without checkout.
+    Fetch {
+        /// Only these outputs.
+        targets: Vec<PathBuf>,
+        /// The remote [default: core.remote].
+        #[arg(long, short = 'r')]
+        remote: Option<String>,
+    },
+    /// Configure remotes (`.dvc/config`, readable by dvc).
+    Remote {
+        #[command(subcommand)]
+        command: DataRemoteCommand,
+    },
+    /// Remove cache objects that no `.dvc` file needs (a dry run unless --force).
+    ///
+    /// Kept: what the workspace's `.dvc` files name, plus the revisions chosen by the flags.
+    ///
+    /// Examples:
+    ///   sextant data gc                     # list what would go
+    ///   sextant data gc --all-branches --force
+    Gc {
+        /// Delete the unused objects (default: only list them).
+        #[arg(long, short = 'f')]
+        force: bool,
+        /// Keep objects of every branch's tip too.
+        #[arg(long, short = 'a')]
+        all_branches: bool,
+        /// Keep objects of every tag too.
+        #[arg(long, short = 'T')]
+        all_tags: bool,
+        /// Keep objects of every commit too.
+        #[arg(long, short = 'A')]
+        all_commits: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataRemoteCommand {
+    /// Add a remote: a local folder, file:///path, or s3://bucket/prefix.
+    ///
+    /// S3 endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, or the remote's own keys (endpointurl,
+    /// region, access_key_id, secret_access_key; see `remote modify`).
+    ///
+    /// Examples:
+    ///   sextant data remote add storage s3://bucket/dvc --default
+    ///   sextant data remote add nas /mnt/nas/dvc-cache
+    Add {
+        /// Remote name.
+        name: String,
+        /// Where it is.
+        url: String,
+        /// Make it the default remote (core.remote).
+        #[arg(long, short = 'd')]
+        default: bool,
+        /// Replace an existing remote of that name.
+        #[arg(long, short = 'f')]
+        force: bool,
+    },
+    /// List remotes (name, URL, and which is the default).
+    List,
+    /// Set one option of a remote, e.g. `endpointurl http://127.0.0.1:9000`.
+    Modify {
+        /// Remote name.
+        name: String,
+        /// Option (url, endpointurl, region, access_key_id, secret_access_key, ...).
+        option: String,
+        /// Value.
+        value: String,
+    },
+    /// Make a remote the default (core.remote).
+    Default {
+        /// Remote name.
+        name: String,
+    },
 }
 
 /// Run any command as a tracked run, with everything needed to reproduce it.

@@ -18,6 +18,7 @@ pub fn main() -> ExitCode {
         cli::Command::Server(args) => commands::server::run(args),
         cli::Command::Models(args) => commands::models::run(args),
         cli::Command::Run(args) => commands::run::run(*args, cli.global.quiet),
+        cli::Command::Data(args) => commands::data::run(args, cli.global.quiet),
     };
     match result {
         Ok(code) => code,

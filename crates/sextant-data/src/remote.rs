@@ -1,0 +1,623 @@
+//! Remotes: local folders and S3-compatible buckets with DVC 3's layout
+//! (`<url>/files/md5/<2 hex>/<30 hex>`), through `object_store`.
+//!
+//! Transfers run many at once (`jobs`), each retried with exponential backoff on transient
+//! errors. Every downloaded object is hashed while it streams into a temporary file in the
+//! cache and enters the cache (by rename) only when its md5 matches its name; a corrupted
+//! object is refused and reported, never cached. Objects already at the destination are
+//! skipped, so an interrupted push or pull resumes where it stopped. Directory manifests go
+//! last on push, so a manifest on a remote means its files are there too.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::cache::object_key;
+use crate::error::{Error, IoContext, Result};
+use crate::repo::{Repo, Tracked, UsedObjects};
+use crate::{Progress, fsutil, hash};
+
+/// Files above this size are uploaded in parts (flat memory).
+const MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// Part size for multipart uploads.
+const PART_SIZE: usize = 16 << 20;
+/// Attempts per object before giving up.
+const ATTEMPTS: u32 = 5;
+
+/// A configured remote, opened.
+pub struct Remote {
+    /// Its name in `.dvc/config`.
+    pub name: String,
+    /// Its URL as configured.
+    pub url: String,
+    store: Arc<dyn ObjectStore>,
+}
+
+/// What a push, pull or fetch did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TransferReport {
+    /// The remote's name.
+    pub remote: String,
+    /// Objects copied.
+    pub transferred: u64,
+    /// Bytes copied.
+    pub bytes: u64,
+    /// Objects already at the destination (not sent again).
+    pub skipped: u64,
+    /// Objects found neither locally nor on the remote.
+    pub missing: Vec<String>,
+    /// Objects that failed after retries (or were refused as corrupted), with the reason.
+    pub failed: Vec<Failure>,
+}
+
+/// One object that could not be transferred.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// The object id.
+    pub oid: String,
+    /// Why.
+    pub error: String,
+}
+
+/// The remote side of one output.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemoteStatus {
+    /// The output's path relative to the root.
+    pub path: String,
+    /// `new` (in the cache, not on the remote), `deleted` (on the remote, not in the cache) or
+    /// `missing` (in neither).
+    pub status: &'static str,
+}
+
+impl Remote {
+    /// Open remote `name` (or the default `core.remote`) of `repo`.
+    pub fn open(repo: &Repo, name: Option<&str>) -> Result<Self> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => repo
+                .config
+                .get("core", "remote")
+                .ok_or(Error::NoDefaultRemote)?
+                .to_string(),
+        };
+        let keys = repo
+            .config
+            .remote(&name)
+            .ok_or_else(|| Error::NoSuchRemote(name.clone()))?;
+        let get = |k: &str| {
+            keys.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        let url = get("url")
+            .ok_or_else(|| Error::RemoteUrl {
+                name: name.clone(),
+                url: String::new(),
+                message: "no url".into(),
+            })?
+            .to_string();
+        let bad = |message: String| Error::RemoteUrl {
+            name: name.clone(),
+            url: url.clone(),
+            message,
+        };
+        let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("no bucket name".into()));
+            }
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(object_store::RetryConfig {
+                    backoff: object_store::BackoffConfig {
+                        init_backoff: Duration::from_millis(100),
+                        max_backoff: Duration::from_secs(15),
+                        base: 2.0,
+                    },
+                    max_retries: 8,
+                    retry_timeout: Duration::from_secs(180),
+                });
+            if let Some(endpoint) = get("endpointurl")
+                .map(str::to_string)
+                .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            {
+                b = b
+                    .with_allow_http(endpoint.starts_with("http://"))
+                    .with_endpoint(endpoint);
+            }
+            if std::env::var("AWS_DEFAULT_REGION").is_err() && std::env::var("AWS_REGION").is_err()
+            {
+                b = b.with_region("us-east-1");
+            }
+            for (key, cfg) in [
+                ("region", object_store::aws::AmazonS3ConfigKey::Region),
+                (
+                    "access_key_id",
+                    object_store::aws::AmazonS3ConfigKey::AccessKeyId,
+                ),
+                (
+                    "secret_access_key",
+                    object_store::aws::AmazonS3ConfigKey::SecretAccessKey,
+                ),
+                ("session_token", object_store::aws::AmazonS3ConfigKey::Token),
+            ] {
+                if let Some(v) = get(key) {
+                    b = b.with_config(cfg, v);
+                }
+            }
+            let s3 = b.build().map_err(|e| bad(e.to_string()))?;
+            if prefix.trim_matches('/').is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(
+                    s3,
+                    prefix.trim_matches('/'),
+                ))
+            }
+        } else if url.contains("://") && !url.starts_with("file://") {
+            return Err(bad(
+                "only local folders, file:// and s3:// remotes are supported".into(),
+            ));
+        } else {
+            let dir = local_remote_dir(&repo.dvc_dir, &url);
+            std::fs::create_dir_all(&dir).ctx("create directory", &dir)?;
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| bad(e.to_string()))?
+                    .with_automatic_cleanup(true),
+            )
+        };
+        Ok(Self { name, url, store })
+    }
+
+    fn key(oid: &str) -> ObjPath {
+        ObjPath::from(object_key(oid))
+    }
+
+    fn remote_err(&self, op: &'static str, oid: &str, source: object_store::Error) -> Error {
+        Error::Remote {
+            remote: self.name.clone(),
+            op,
+            key: object_key(oid),
+            source: Box::new(source),
+        }
+    }
+
+    /// Which of `oids` the remote has: HEAD requests for a few, prefix listings for many.
+    pub async fn has(&self, oids: &[String], jobs: usize) -> Result<HashSet<String>> {
+        if oids.len() <= 64 {
+            let found: Vec<Option<String>> = futures::stream::iter(oids.iter().cloned())
+                .map(|oid| async move {
+                    let key = Self::key(&oid);
+                    match retry(|| self.store.head(&key)).await {
+                        Ok(_) => Ok(Some(oid)),
+                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        Err(e) => Err(self.remote_err("check", &oid, e)),
+                    }
+                })
+                .buffer_unordered(jobs.max(1))
+                .try_collect()
+                .await?;
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let prefixes: BTreeSet<&str> = oids
+            .iter()
+            .filter(|o| o.len() > 2)
+            .map(|o| &o[..2])
+            .collect();
+        let wanted: HashSet<&str> = oids.iter().map(String::as_str).collect();
+        let listed: Vec<Vec<String>> = futures::stream::iter(prefixes)
+            .map(|p| async move {
+                let prefix = ObjPath::from(format!("files/md5/{p}"));
+                let metas: Vec<object_store::ObjectMeta> = self
+                    .store
+                    .list(Some(&prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| self.remote_err("list", &format!("{p}/"), e))?;
+                Ok::<_, Error>(
+                    metas
+                        .into_iter()
+                        .filter_map(|m| m.location.filename().map(|f| format!("{p}{f}")))
+                        .collect(),
+                )
+            })
+            .buffer_unordered(jobs.clamp(1, 16))
+            .try_collect()
+            .await?;
+        Ok(listed
+            .into_iter()
+            .flatten()
+            .filter(|o| wanted.contains(o.as_str()))
+            .collect())
+    }
+
+    async fn upload(&self, src: &Path, oid: &str) -> Result<u64> {
+        let size = tokio::fs::metadata(src).await.ctx("stat", src)?.len();
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let res = if size > MULTIPART_THRESHOLD {
+                self.upload_multipart(src, oid).await
+            } else {
+                let bytes = tokio::fs::read(src).await.ctx("read", src)?;
+                self.store
+                    .put(&Self::key(oid), PutPayload::from(bytes))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.remote_err("upload", oid, e))
+            };
+            match res {
+                Ok(()) => return Ok(size),
+                Err(e) => {
+                    tracing::debug!(oid, attempt, error = %e, "upload failed; retrying");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::Missing {
+            count: 1,
+            first: oid.to_string(),
+        }))
+    }
+
+    async fn upload_multipart(&self, src: &Path, oid: &str) -> Result<()> {
+        use tokio::io::AsyncReadExt;
+        let upload = self
+            .store
+            .put_multipart(&Self::key(oid))
+            .await
+            .map_err(|e| self.remote_err("upload", oid, e))?;
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut f = tokio::fs::File::open(src).await.ctx("open", src)?;
+        let mut buf = vec![0u8; hash::CHUNK];
+        loop {
+            let n = f.read(&mut buf).await.ctx("read", src)?;
+            if n == 0 {
+                break;
+            }
+            w.wait_for_capacity(4)
+                .await
+                .map_err(|e| self.remote_err("upload", oid, e))?;
+            w.write(&buf[..n]);
+        }
+        w.finish()
+            .await
+            .map_err(|e| self.remote_err("upload", oid, e))?;
+        Ok(())
+    }
+
+    /// Download `oid` into the cache at `dst`, verifying its md5 on the way.
+    async fn download(&self, oid: &str, dst: &Path) -> Result<u64> {
+        let mut last = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            match self.download_once(oid, dst).await {
+                Ok(n) => return Ok(n),
+                Err(e @ (Error::Corrupted { .. } | Error::Missing { .. })) => return Err(e),
+                Err(e) => {
+                    tracing::debug!(oid, attempt, error = %e, "download failed; retrying");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::Missing {
+            count: 1,
+            first: oid.to_string(),
+        }))
+    }
+
+    async fn download_once(&self, oid: &str, dst: &Path) -> Result<u64> {
+        let res = match self.store.get(&Self::key(oid)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::Missing {
+                    count: 1,
+                    first: format!("{oid} (not on remote {})", self.name),
+                });
+            }
+            Err(e) => return Err(self.remote_err("download", oid, e)),
+        };
+        let parent = dst.parent().unwrap_or(dst);
+        tokio::fs::create_dir_all(parent)
+            .await
+            .ctx("create directory", parent)?;
+        let tmp = fsutil::temp_beside(dst);
+        let result = async {
+            let mut file = tokio::fs::File::create(&tmp).await.ctx("create", &tmp)?;
+            let mut hasher = hash::Hasher::default();
+            let mut n = 0u64;
+            let mut stream = res.into_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.remote_err("download", oid, e))?;
+                hasher.update(&chunk);
+                n += chunk.len() as u64;
+                file.write_all(&chunk).await.ctx("write", &tmp)?;
+            }
+            file.flush().await.ctx("write", &tmp)?;
+            drop(file);
+            let actual = hasher.finish();
+            let expected = oid.strip_suffix(".dir").unwrap_or(oid);
+            if actual != expected {
+                return Err(Error::Corrupted {
+                    remote: self.name.clone(),
+                    key: object_key(oid),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+            fsutil::make_readonly(&tmp)?;
+            tokio::fs::rename(&tmp, dst).await.ctx("rename into", dst)?;
+            Ok(n)
+        }
+        .await;
+        if result.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        result
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64 << attempt.min(6))
+}
+
+/// Retry a store call on errors other than "not found".
+async fn retry<T, F, Fut>(mut f: F) -> object_store::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = object_store::Result<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e @ object_store::Error::NotFound { .. }) => return Err(e),
+            Err(e) if attempt + 1 >= ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::debug!(attempt, error = %e, "remote call failed; retrying");
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+        }
+    }
+}
+
+/// A local remote's folder: absolute, `file://`, or relative to the `.dvc` folder (as DVC
+/// resolves paths in its config).
+pub fn local_remote_dir(dvc_dir: &Path, url: &str) -> PathBuf {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        fsutil::normalize(&dvc_dir.join(p))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .ctx("start the async runtime", ".")
+}
+
+/// Push the objects of `tracked` from the cache to `remote`.
+pub fn push(
+    repo: &Repo,
+    remote: &Remote,
+    tracked: &[Tracked],
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let used = repo.objects_for(tracked)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut report = TransferReport {
+            remote: remote.name.clone(),
+            missing: used.unknown_dirs.clone(),
+            ..TransferReport::default()
+        };
+        let mut candidates: Vec<String> = Vec::new();
+        for oid in used.files.iter().chain(used.dirs.iter()) {
+            if repo.cache.contains(oid) {
+                candidates.push(oid.clone());
+            } else if !used.unknown_dirs.contains(oid) {
+                report.missing.push(oid.clone());
+            }
+        }
+        let present = remote.has(&candidates, jobs).await?;
+        let (dirs, files): (Vec<String>, Vec<String>) = candidates
+            .into_iter()
+            .filter(|o| !present.contains(o))
+            .partition(|o| o.ends_with(".dir"));
+        report.skipped = present.len() as u64;
+        let total = (files.len() + dirs.len()) as u64;
+        progress.start(&format!("push to {}", remote.name), total);
+        // Files first; a manifest only once every file of the push is there.
+        for batch in [files, dirs] {
+            if batch.first().is_some_and(|o| o.ends_with(".dir")) && !report.failed.is_empty() {
+                for oid in batch {
+                    report.failed.push(Failure {
+                        oid,
+                        error: "not pushed: files of this directory failed".into(),
+                    });
+                }
+                continue;
+            }
+            let results: Vec<(String, Result<u64>)> = futures::stream::iter(batch)
+                .map(|oid| async move {
+                    let src = repo.cache.object_path(&oid);
+                    let r = remote.upload(&src, &oid).await;
+                    progress.inc(1);
+                    (oid, r)
+                })
+                .buffer_unordered(jobs.max(1))
+                .collect()
+                .await;
+            for (oid, r) in results {
+                match r {
+                    Ok(n) => {
+                        report.transferred += 1;
+                        report.bytes += n;
+                    }
+                    Err(e) => report.failed.push(Failure {
+                        oid,
+                        error: e.to_string(),
+                    }),
+                }
+            }
+        }
+        progress.finish();
+        Ok(report)
+    })
+}
+
+/// Download the objects of `tracked` that the cache lacks (manifests first, to learn the files
+/// of directories), verifying each.
+pub fn fetch(
+    repo: &Repo,
+    remote: &Remote,
+    tracked: &[Tracked],
+    jobs: usize,
+    progress: &dyn Progress,
+) -> Result<TransferReport> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut report = TransferReport {
+            remote: remote.name.clone(),
+            ..TransferReport::default()
+        };
+        let mut used = repo.objects_for(tracked)?;
+        if !used.unknown_dirs.is_empty() {
+            let dirs = std::mem::take(&mut used.unknown_dirs);
+            progress.start("fetch directory manifests", dirs.len() as u64);
+            let got = download_all(repo, remote, dirs, jobs, progress, &mut report).await;
+            progress.finish();
+            for oid in got {
+                let mut more = UsedObjects::default();
+                // A manifest that downloads and verifies but does not parse is reported.
+                match repo.add_used(&oid, &mut more) {
+                    Ok(()) => used.files.extend(more.files),
+                    Err(e) => report.failed.push(Failure {
+                        oid,
+                        error: e.to_string(),
+                    }),
+                }
+            }
+            used.files.sort();
+            used.files.dedup();
+        }
+        let needed: Vec<String> = used
+            .files
+            .iter()
+            .chain(used.dirs.iter())
+            .filter(|o| !repo.cache.contains(o))
+            .cloned()
+            .collect();
+        report.skipped = (used.files.len() + used.dirs.len() - needed.len()) as u64;
+        progress.start(&format!("fetch from {}", remote.name), needed.len() as u64);
+        download_all(repo, remote, needed, jobs, progress, &mut report).await;
+        progress.finish();
+        Ok(report)
+    })
+}
+
+async fn download_all(
+    repo: &Repo,
+    remote: &Remote,
+    oids: Vec<String>,
+    jobs: usize,
+    progress: &dyn Progress,
+    report: &mut TransferReport,
+) -> Vec<String> {
+    let results: Vec<(String, Result<u64>)> = futures::stream::iter(oids)
+        .map(|oid| async move {
+            let dst = repo.cache.object_path(&oid);
+            let r = remote.download(&oid, &dst).await;
+            progress.inc(1);
+            (oid, r)
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    let mut ok = Vec::new();
+    for (oid, r) in results {
+        match r {
+            Ok(n) => {
+                report.transferred += 1;
+                report.bytes += n;
+                ok.push(oid);
+            }
+            Err(Error::Missing { .. }) => report.missing.push(oid),
+            Err(e) => report.failed.push(Failure {
+                oid,
+                error: e.to_string(),
+            }),
+        }
+    }
+    ok
+}
+
+/// Compare each output's objects between the cache and `remote`.
+pub fn status(
+    repo: &Repo,
+    remote: &Remote,
+    tracked: &[Tracked],
+    jobs: usize,
+) -> Result<Vec<RemoteStatus>> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let mut per_out: Vec<(String, Vec<String>)> = Vec::new();
+        let mut all: Vec<String> = Vec::new();
+        for t in tracked {
+            let Some(oid) = &t.out.md5 else { continue };
+            if !t.out.uses_cache() {
+                continue;
+            }
+            let mut u = UsedObjects::default();
+            repo.add_used(oid, &mut u)?;
+            let mut objs = u.files;
+            objs.extend(u.dirs);
+            all.extend(objs.iter().cloned());
+            per_out.push((t.rel.clone(), objs));
+        }
+        all.sort();
+        all.dedup();
+        let on_remote = remote.has(&all, jobs).await?;
+        let mut out = Vec::new();
+        for (path, objs) in per_out {
+            let local: HashMap<&str, bool> = objs
+                .iter()
+                .map(|o| (o.as_str(), repo.cache.contains(o)))
+                .collect();
+            let missing_remote: Vec<&String> =
+                objs.iter().filter(|o| !on_remote.contains(*o)).collect();
+            if missing_remote.is_empty() {
+                continue;
+            }
+            let status = if missing_remote.iter().all(|o| local[o.as_str()]) {
+                "new"
+            } else if objs.iter().all(|o| !local[o.as_str()]) && missing_remote.len() < objs.len() {
+                "deleted"
+            } else if missing_remote.iter().any(|o| local[o.as_str()]) {
+                "new"
+            } else {
+                "missing"
+            };
+            out.push(RemoteStatus { path, status });
+        }
+        Ok(out)
+    })
+}
