@@ -457,3 +457,45 @@ fn snapshot_upload(
     })?;
     client.upload_artifact_file(run, &log.artifact, &copy)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follower_reads_complete_lines_as_they_are_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.jsonl");
+        let mut f = Follower::new(path.clone());
+        assert!(f.poll(false).metrics.is_empty(), "no file yet");
+        let mut w = File::create(&path).unwrap();
+        w.write_all(b"{\"step\": 1, \"loss\": 0.5}\n{\"loss\": 0.")
+            .unwrap();
+        let got = f.poll(false).metrics;
+        assert_eq!(
+            got.iter().map(|m| (m.step, m.value.0)).collect::<Vec<_>>(),
+            vec![(1, 0.5)]
+        );
+        w.write_all(b"25}\n{\"loss\": 0.125}").unwrap();
+        let got = f.poll(false).metrics;
+        // The record without a step gets its index (the second record).
+        assert_eq!(
+            got.iter().map(|m| (m.step, m.value.0)).collect::<Vec<_>>(),
+            vec![(1, 0.25)]
+        );
+        let last = f.poll(true).metrics;
+        assert_eq!(
+            last.iter().map(|m| (m.step, m.value.0)).collect::<Vec<_>>(),
+            vec![(2, 0.125)]
+        );
+        // A replaced (shorter) file is read again from the top.
+        std::fs::write(&path, "{\"x\": 1}\n").unwrap();
+        assert_eq!(f.poll(false).metrics.len(), 1);
+    }
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(signal_name(signal_hook::consts::SIGTERM), "SIGTERM");
+        assert_eq!(signal_name(64), "64");
+    }
+}
