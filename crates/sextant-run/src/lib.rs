@@ -433,7 +433,14 @@ pub fn execute(client: &Client, cfg: &RunConfig) -> Result<Outcome, RunError> {
             })?;
             (run, true)
         }
-        Target::RunId(id) => (attach::existing(client, id)?, false),
+        Target::RunId(id) => {
+            if let Some(name) = &cfg.experiment {
+                tracing::warn!(
+                    "--experiment {name} is ignored: run {id} already belongs to an experiment"
+                );
+            }
+            (attach::existing(client, id)?, false)
+        }
         Target::RunKey(key) => attach::resolve_key(
             client,
             key,
