@@ -434,3 +434,71 @@ def test_a_stage_whose_params_conflict_is_refused_and_marked_failed(server, clie
     assert run.data.params["lr"] == "0.1"
     assert run.data.tags["sextant.stages.tune.status"] == "FAILED" and "sextant.stages.tune.error" in run.data.tags
     assert run.info.status == "FAILED"
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 128 + 2), (signal.SIGHUP, 128 + 1)])
+def test_other_signals_are_forwarded(server, client, experiment, workdir, sig, code):
+    # Without a terminal SIGINT is forwarded too (with one, Ctrl-C reaches the command itself).
+    p = start_sextant_run(server, ["-e", experiment, "--json"], workdir,
+                          [PYTHON, "-c", "import signal, time; signal.signal(signal.SIGINT, signal.SIG_DFL); print('up', flush=True); time.sleep(60)"])
+    wait_for_line(p.stdout, "up")
+    time.sleep(0.2)
+    p.send_signal(sig)
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == code, stderr
+    out = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
+    run = client.get_run(out["run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["sextant.signal"] == signal.Signals(sig).name
+
+
+def test_a_second_sigterm_kills_a_command_that_ignores_the_first(server, client, experiment, workdir):
+    p = start_sextant_run(server, ["-e", experiment, "--json"], workdir,
+                          [PYTHON, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"])
+    wait_for_line(p.stdout, "up")
+    time.sleep(0.2)
+    p.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert p.poll() is None, "the first SIGTERM is only forwarded"
+    p.send_signal(signal.SIGTERM)
+    stdout, _ = p.communicate(timeout=60)
+    assert p.returncode == 128 + 9
+    out = json.loads([l for l in stdout.splitlines() if l.startswith("{")][-1])
+    assert client.get_run(out["run_id"]).data.tags["sextant.signal"] == "SIGKILL"
+
+
+def test_a_background_process_holding_the_output_does_not_block_the_end(server, client, experiment, workdir):
+    started = time.monotonic()
+    proc = sextant_run(server, ["-e", experiment, "--json"], workdir, ["sh", "-c", "sleep 20 & echo done"], timeout=60)
+    assert time.monotonic() - started < 15
+    out = run_json(proc)
+    assert out["status"] == "FINISHED"
+    assert artifact_text(client, out["run_id"], "logs/stdout.txt") == "done\n"
+
+
+def test_python_flag_records_packages_without_pip(server, client, experiment, workdir):
+    venv = os.path.join(workdir, "venv")
+    subprocess.run([PYTHON, "-m", "venv", "--without-pip", venv], check=True)
+    with open(os.path.join(workdir, "uv.lock"), "w") as f:
+        f.write("version = 1\n")
+    proc = sextant_run(server, ["-e", experiment, "--json", "--python", os.path.join(venv, "bin", "python")], workdir,
+                       ["sh", "-c", "true"])
+    out = run_json(proc)
+    run = client.get_run(out["run_id"])
+    import platform
+
+    assert run.data.tags["sextant.env.python_version"] == platform.python_version()
+    assert "environment/pip-freeze.txt" in artifact_paths(client, out["run_id"])
+    # No pip in that venv: the list comes from importlib.metadata (nothing installed there).
+    assert "pip==" not in artifact_text(client, out["run_id"], "environment/pip-freeze.txt")
+    assert run.data.tags["sextant.lock.uv.lock"] == "sha256:" + hashlib.sha256(b"version = 1\n").hexdigest()
+    # Not a Python command and no --python: no package list.
+    plain = run_json(sextant_run(server, ["-e", experiment, "--json"], workdir, ["true"]))
+    assert "environment/pip-freeze.txt" not in artifact_paths(client, plain["run_id"])
+
+
+def test_metrics_files_are_read_when_the_command_fails(server, client, experiment, workdir):
+    proc = sextant_run(server, ["-e", experiment, "--json", "--metrics", "m.csv"], workdir,
+                       ["sh", "-c", "printf 'key,value\\nfinal_loss,2.5\\n' > m.csv; exit 1"])
+    out = run_json(proc)
+    assert out["status"] == "FAILED"
+    assert client.get_run(out["run_id"]).data.metrics["final_loss"] == 2.5
