@@ -44,7 +44,7 @@ pub enum Command {
     Server(ServerArgs),
     /// Review, protect and promote registered models; read their audit log.
     Models(ModelsArgs),
-    /// Run any command as a tracked run: code, environment, params, logs, metrics, outputs.
+    // About and help (with examples) come from `RunArgs`'s own doc comment.
     Run(Box<RunArgs>),
     /// Version large data files next to your code, on DVC's formats (add, status, push, pull).
     Data(DataArgs),
@@ -429,7 +429,7 @@ pub enum DataRemoteCommand {
 ///   sextant run --experiment nightly --params params.yaml --param lr=0.01 \
 ///       --metrics eval.json --live-metrics metrics.jsonl --output model/ -- ./train.sh
 ///   sextant run --run-key "$CI_PIPELINE_ID" --stage test -- pytest -x   # one run per pipeline
-///   sextant run --json -- make test | tail -1                           # {"run_id": ..., "status": ...}
+///   sextant run --json -- make test | tail -1                           # run id, status as JSON
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct RunArgs {
