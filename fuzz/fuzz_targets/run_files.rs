@@ -7,7 +7,13 @@ use sextant_run::files::{Format, parse_metrics, parse_params};
 use sextant_run::keys;
 
 fuzz_target!(|input: &str| {
-    for f in [Format::Json, Format::JsonLines, Format::Yaml, Format::Toml, Format::Csv] {
+    for f in [
+        Format::Json,
+        Format::JsonLines,
+        Format::Yaml,
+        Format::Toml,
+        Format::Csv,
+    ] {
         if let Ok(points) = parse_metrics(input, f, 0) {
             for m in &points.metrics {
                 assert!(keys::check(&m.key).is_ok(), "{:?}", m.key);
