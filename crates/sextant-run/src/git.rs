@@ -20,9 +20,15 @@ pub struct GitState {
     pub dirty: bool,
     /// `git diff HEAD --binary`: every change to tracked files, staged or not.
     pub diff: Vec<u8>,
-    /// Untracked, not ignored files, relative to the top of the tree.
+    /// Untracked, not ignored files, relative to the top of the tree (the first
+    /// [`MAX_UNTRACKED_LISTED`]).
     pub untracked: Vec<String>,
+    /// How many untracked files there are in all.
+    pub untracked_count: usize,
 }
+
+/// At most this many untracked files are listed (a data folder nobody ignored can hold millions).
+pub const MAX_UNTRACKED_LISTED: usize = 10_000;
 
 fn git(cwd: &Path, args: &[&str]) -> Option<Vec<u8>> {
     let out = Command::new("git")
@@ -58,13 +64,17 @@ pub fn inspect(cwd: &Path) -> Option<GitState> {
     )
     .unwrap_or_default();
     let mut untracked = Vec::new();
+    let mut untracked_count = 0;
     let mut dirty = false;
     let mut entries = status.split(|b| *b == 0).filter(|e| !e.is_empty());
     while let Some(e) = entries.next() {
         dirty = true;
         let text = String::from_utf8_lossy(e);
         if let Some(path) = text.strip_prefix("?? ") {
-            untracked.push(path.to_owned());
+            untracked_count += 1;
+            if untracked.len() < MAX_UNTRACKED_LISTED {
+                untracked.push(path.to_owned());
+            }
         } else if matches!(e.first(), Some(b'R' | b'C')) {
             // A rename or copy is followed by its source path.
             entries.next();
@@ -83,6 +93,7 @@ pub fn inspect(cwd: &Path) -> Option<GitState> {
         dirty,
         diff,
         untracked,
+        untracked_count,
     })
 }
 

@@ -357,7 +357,7 @@ fn start_tags(
         exec.push(Tag::new(format!("{p}git.dirty"), g.dirty.to_string()));
         exec.push(Tag::new(
             format!("{p}git.untracked"),
-            g.untracked.len().to_string(),
+            g.untracked_count.to_string(),
         ));
     }
     for (k, v) in environment::host_facts() {
