@@ -596,3 +596,280 @@ mod sampling_tests {
         assert_eq!(s, vec![0, 30]);
     }
 }
+
+// --- charts and summaries for the web UI
+
+/// What a metric chart's x axis measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChartAxis {
+    /// The point's step.
+    Step,
+    /// The point's timestamp (milliseconds since the epoch).
+    Time,
+}
+
+impl ChartAxis {
+    /// `step` or `time`; anything else is a clear error.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "step" => Ok(Self::Step),
+            "time" => Ok(Self::Time),
+            other => Err(invalid(format!(
+                "Invalid value '{other}' for parameter 'x': expected 'step' or 'time'"
+            ))),
+        }
+    }
+}
+
+/// One bucket of a downsampled metric: the points whose x falls in one equal-width slice of
+/// the range. `min` and `max` keep spikes visible; `last` is the value of the bucket's last
+/// point (by x), drawn as the line. NaN values are counted but never become min, max or last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChartBucket {
+    /// x of the bucket's first point.
+    pub x_first: f64,
+    /// x of the bucket's last point: where the line is drawn.
+    pub x: f64,
+    pub min: f64,
+    pub max: f64,
+    pub last: f64,
+    /// Points in the bucket (NaN ones included).
+    pub count: usize,
+}
+
+/// A metric of one run, downsampled for drawing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricChart {
+    /// Non-empty buckets, in x order.
+    pub buckets: Vec<ChartBucket>,
+    /// Points in the requested range before downsampling.
+    pub total_points: usize,
+    /// Points whose value is NaN (not drawn).
+    pub nan_points: usize,
+}
+
+/// Largest number of buckets a chart may ask for.
+pub const MAX_CHART_POINTS: usize = 20_000;
+
+/// Downsample `(x, value)` points, sorted by x, into at most `buckets` equal-width buckets.
+/// With no more points than buckets, every point is its own bucket.
+pub fn downsample(points: &[(f64, f64)], buckets: usize) -> MetricChart {
+    let mut chart = MetricChart {
+        total_points: points.len(),
+        nan_points: points.iter().filter(|p| p.1.is_nan()).count(),
+        buckets: Vec::new(),
+    };
+    let Some((first, last)) = points.first().zip(points.last()) else {
+        return chart;
+    };
+    if buckets == 0 {
+        return chart;
+    }
+    let (lo, hi) = (first.0, last.0);
+    let width = (hi - lo) / buckets as f64;
+    let per_point = points.len() <= buckets;
+    let slot_of = |i: usize, x: f64| -> usize {
+        if per_point {
+            return i;
+        }
+        if width <= 0.0 || !width.is_finite() {
+            return 0; // every point at one x
+        }
+        let s = ((x - lo) / width).floor();
+        if s.is_nan() || s < 0.0 {
+            0
+        } else {
+            (s as usize).min(buckets - 1)
+        }
+    };
+    let mut current: Option<(usize, ChartBucket)> = None;
+    for (i, &(x, v)) in points.iter().enumerate() {
+        let slot = slot_of(i, x);
+        match &mut current {
+            Some((s, b)) if *s == slot => {
+                b.count += 1;
+                if !v.is_nan() {
+                    b.x = x;
+                    b.last = v;
+                    if b.min.is_nan() || v < b.min {
+                        b.min = v;
+                    }
+                    if b.max.is_nan() || v > b.max {
+                        b.max = v;
+                    }
+                }
+            }
+            _ => {
+                if let Some((_, b)) = current.take() {
+                    if !b.last.is_nan() {
+                        chart.buckets.push(b);
+                    }
+                }
+                current = Some((
+                    slot,
+                    ChartBucket {
+                        x_first: x,
+                        x,
+                        min: v,
+                        max: v,
+                        last: v,
+                        count: 1,
+                    },
+                ));
+            }
+        }
+    }
+    if let Some((_, b)) = current {
+        if !b.last.is_nan() {
+            chart.buckets.push(b);
+        }
+    }
+    chart
+}
+
+/// A run count and the latest activity of one experiment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentSummary {
+    pub experiment_id: String,
+    /// Active runs counted, at most `limit`.
+    pub run_count: u64,
+    /// True when there are more than `run_count` runs (counting stopped at the limit).
+    pub more: bool,
+    /// The latest start or end time of a run, else the experiment's last update.
+    pub last_activity: Option<i64>,
+}
+
+impl TrackingService {
+    /// A metric of one run downsampled into at most `points` buckets over step or time, in
+    /// the optional x range `[from, to]`; min/max per bucket keep spikes visible.
+    pub async fn metric_chart(
+        &self,
+        run_id: &str,
+        key: &str,
+        points: usize,
+        axis: ChartAxis,
+        from: Option<f64>,
+        to: Option<f64>,
+    ) -> Result<MetricChart> {
+        if run_id.trim().is_empty() {
+            return Err(invalid(v::missing_value("run_id")));
+        }
+        if key.trim().is_empty() {
+            return Err(invalid(v::missing_value("key")));
+        }
+        if points == 0 || points > MAX_CHART_POINTS {
+            return Err(invalid(format!(
+                "Invalid value {points} for parameter 'points': it must be between 1 and \
+                 {MAX_CHART_POINTS}"
+            )));
+        }
+        if let (Some(a), Some(b)) = (from, to) {
+            if a > b {
+                return Err(invalid(format!(
+                    "Invalid range: 'from' ({a}) is greater than 'to' ({b})"
+                )));
+            }
+        }
+        let history = self.full_history(run_id, key).await?;
+        let mut pts: Vec<(f64, f64, i64)> = history
+            .iter()
+            .map(|m| {
+                let x = match axis {
+                    ChartAxis::Step => m.step as f64,
+                    ChartAxis::Time => m.timestamp as f64,
+                };
+                (x, m.value.0, m.timestamp)
+            })
+            .filter(|p| from.is_none_or(|a| p.0 >= a) && to.is_none_or(|b| p.0 <= b))
+            .collect();
+        // By x, then by logging time so that `last` is the latest value logged at a step.
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        let xy: Vec<(f64, f64)> = pts.into_iter().map(|(x, v, _)| (x, v)).collect();
+        Ok(downsample(&xy, points))
+    }
+
+    /// How many active runs an experiment has (counting stops past `limit`) and when it last
+    /// saw activity.
+    pub async fn experiment_summary(&self, id: &str, limit: u64) -> Result<ExperimentSummary> {
+        let exp = self.get_experiment(id).await?;
+        let mut count = 0u64;
+        let mut last = Some(exp.last_update_time).filter(|t| *t > 0);
+        let mut offset = 0u64;
+        loop {
+            let page = self
+                .search_runs(
+                    vec![exp.experiment_id.clone()],
+                    SearchRequest {
+                        filter: String::new(),
+                        order_by: vec!["attributes.start_time DESC".to_owned()],
+                        max_results: Some(limit.saturating_sub(count).clamp(1, 50_000) + 1),
+                        offset,
+                    },
+                    ViewType::ActiveOnly,
+                )
+                .await?;
+            for r in &page.items {
+                for t in [r.info.start_time, r.info.end_time].into_iter().flatten() {
+                    last = Some(last.map_or(t, |l: i64| l.max(t)));
+                }
+            }
+            let n = page.items.len() as u64;
+            count += n;
+            if count > limit {
+                return Ok(ExperimentSummary {
+                    experiment_id: exp.experiment_id,
+                    run_count: limit,
+                    more: true,
+                    last_activity: last,
+                });
+            }
+            match page.next_offset {
+                Some(o) if n > 0 => offset = o,
+                _ => {
+                    return Ok(ExperimentSummary {
+                        experiment_id: exp.experiment_id,
+                        run_count: count,
+                        more: false,
+                        last_activity: last,
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod chart_tests {
+    use super::downsample;
+
+    #[test]
+    fn few_points_are_kept_as_they_are() {
+        let pts = [(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)];
+        let c = downsample(&pts, 10);
+        assert_eq!(c.total_points, 3);
+        let lasts: Vec<f64> = c.buckets.iter().map(|b| b.last).collect();
+        assert_eq!(lasts, vec![1.0, 3.0, 2.0]);
+    }
+
+    #[test]
+    fn a_spike_survives_downsampling() {
+        let mut pts: Vec<(f64, f64)> = (0..100_000).map(|i| (i as f64, (i % 7) as f64)).collect();
+        pts[54_321].1 = 1e6;
+        let c = downsample(&pts, 100);
+        assert!(c.buckets.len() <= 100 && c.buckets.len() >= 99);
+        let max = c.buckets.iter().map(|b| b.max).fold(f64::MIN, f64::max);
+        assert_eq!(max, 1e6);
+        let counted: usize = c.buckets.iter().map(|b| b.count).sum();
+        assert_eq!(counted, pts.len());
+        assert!(c.buckets.windows(2).all(|w| w[0].x < w[1].x_first));
+    }
+
+    #[test]
+    fn nan_is_counted_not_drawn() {
+        let pts = [(0.0, f64::NAN), (1.0, 2.0), (2.0, f64::NAN)];
+        let c = downsample(&pts, 10);
+        assert_eq!(c.nan_points, 2);
+        assert_eq!(c.buckets.len(), 1);
+        assert_eq!(c.buckets[0].last, 2.0);
+    }
+}

@@ -526,7 +526,10 @@ pub fn fetch(
             .filter(|o| !repo.cache.contains(o))
             .cloned()
             .collect();
-        report.skipped = (used.files.len() + used.dirs.len() - needed.len()) as u64;
+        // Manifests fetched above to learn directories were transferred, not skipped.
+        report.skipped = (used.files.len() + used.dirs.len())
+            .saturating_sub(needed.len())
+            .saturating_sub(report.transferred as usize) as u64;
         progress.start(&format!("fetch from {}", remote.name), needed.len() as u64);
         download_all(repo, remote, needed, jobs, progress, &mut report).await;
         progress.finish();

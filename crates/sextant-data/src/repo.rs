@@ -618,15 +618,35 @@ impl Repo {
     ) -> Result<Vec<OutStatus>> {
         let tracked = self.tracked(only)?;
         let mut state = self.stat_cache()?;
-        let mut out = Vec::new();
+        // Scan every output first, then hash whatever the stat cache does not know in one
+        // parallel pass (a big file and a big directory hash at the same time).
+        let mut scanned: Vec<Option<(bool, Vec<FileInfo>)>> = Vec::with_capacity(tracked.len());
         for t in &tracked {
+            scanned.push(match t.out.md5 {
+                Some(_) => self.scan(&t.abs)?,
+                None => None,
+            });
+        }
+        {
+            let mut refs: Vec<&mut FileInfo> = scanned
+                .iter_mut()
+                .flatten()
+                .flat_map(|(_, files)| files.iter_mut())
+                .collect();
+            self.hash_files(&mut refs, &mut state, progress)?;
+        }
+        let mut out = Vec::new();
+        for (t, scan) in tracked.iter().zip(&scanned) {
             if !t.out.uses_cache() && t.out.md5.is_none() {
                 continue;
             }
             let change = match &t.out.md5 {
                 None => Some(Change::New),
                 Some(recorded) => {
-                    let now = self.hash_path(&t.abs, &mut state, progress)?;
+                    let now = match scan {
+                        Some((is_dir, files)) => build_hashed(*is_dir, files),
+                        None => Hashed::Missing,
+                    };
                     match now.oid() {
                         None => Some(Change::Deleted),
                         Some(oid) if &oid != recorded => Some(Change::Modified),

@@ -11,6 +11,7 @@
 pub mod error;
 pub mod handlers;
 pub mod request;
+mod ui;
 
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
@@ -233,7 +234,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/3.0/mlflow/server-info", get(misc::server_info))
         .route("/health", get(misc::health))
         .route("/version", get(misc::version))
-        .fallback(misc::not_found)
+        .merge(ui::router())
+        .fallback(ui::fallback)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

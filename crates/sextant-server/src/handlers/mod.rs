@@ -1,6 +1,7 @@
 //! Thin handlers: read the request message, call one service function, wrap the result.
 
 pub mod artifacts;
+pub mod charts;
 pub mod experiments;
 pub mod logged_models;
 pub mod misc;

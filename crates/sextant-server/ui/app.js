@@ -1,0 +1,65 @@
+// Sextant's web UI: a hash router over pages; every page talks to the server only through
+// its JSON APIs (MLflow's /api/2.0/mlflow and Sextant's /api/sextant/v1).
+
+import { renderExperiments } from './pages/experiments.js';
+import { renderRuns } from './pages/runs.js';
+import { renderRun } from './pages/run.js';
+import { renderCompare } from './pages/compare.js';
+import { renderModels, renderModel } from './pages/models.js';
+import { showError, clearErrors, h } from './util.js';
+
+const routes = [
+  [/^\/?$/, () => renderExperiments],
+  [/^\/experiments\/([^/]+)$/, (m) => (el, q) => renderRuns(el, decodeURIComponent(m[1]), q)],
+  // MLflow's own UI links (the mlflow client prints them): #/experiments/<id>/runs/<run>
+  [/^\/experiments\/[^/]+\/runs\/([^/]+)$/, (m) => (el, q) => renderRun(el, decodeURIComponent(m[1]), q)],
+  [/^\/runs\/([^/]+)$/, (m) => (el, q) => renderRun(el, decodeURIComponent(m[1]), q)],
+  [/^\/compare$/, () => renderCompare],
+  [/^\/models$/, () => renderModels],
+  [/^\/models\/(.+)$/, (m) => (el, q) => renderModel(el, decodeURIComponent(m[1]), q)],
+];
+
+/** The current route: path and query of the part after `#`. */
+export function currentRoute() {
+  const raw = location.hash.replace(/^#/, '') || '/';
+  const i = raw.indexOf('?');
+  const path = i < 0 ? raw : raw.slice(0, i);
+  const query = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1));
+  return { path, query };
+}
+
+let generation = 0;
+
+async function route() {
+  const { path, query } = currentRoute();
+  const main = document.getElementById('main');
+  const mine = ++generation;
+  clearErrors();
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    const on = a.dataset.nav === 'models' ? path.startsWith('/models') : !path.startsWith('/models');
+    a.classList.toggle('active', on);
+    if (on) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  for (const [re, make] of routes) {
+    const m = path.match(re);
+    if (!m) continue;
+    const page = make(m);
+    const el = h('div', { class: 'page' });
+    main.replaceChildren(el);
+    main.dataset.state = 'loading';
+    try {
+      await page(el, query, () => mine !== generation);
+    } catch (e) {
+      if (mine === generation) showError(e);
+    }
+    if (mine === generation) main.dataset.state = 'ready';
+    return;
+  }
+  main.replaceChildren(h('div', { class: 'page' }, h('h1', {}, 'Not found'),
+    h('p', {}, 'No page at ', h('code', {}, path), '. ', h('a', { href: '#/' }, 'Back to experiments'))));
+  main.dataset.state = 'ready';
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('unhandledrejection', (ev) => showError(ev.reason));
+route();
