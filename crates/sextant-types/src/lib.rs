@@ -232,8 +232,12 @@ pub struct RunOutputs {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     pub info: RunInfo,
+    #[serde(default)]
     pub data: RunData,
+    // mlflow server leaves empty inputs/outputs out of its answers.
+    #[serde(default)]
     pub inputs: RunInputs,
+    #[serde(default)]
     pub outputs: RunOutputs,
 }
 
