@@ -48,6 +48,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Version large data files next to your code, on DVC's formats (add, status, push, pull).
     Data(DataArgs),
+    /// Is the candidate significantly better than the baseline across a suite of test problems?
+    Compare(Box<CompareArgs>),
 }
 
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
@@ -496,6 +498,95 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+/// Compare a candidate with a baseline across a suite of test problems, each run with several
+/// seeds, and store the verdict in the tracking server next to the runs.
+///
+/// Per problem: medians, the difference with a bootstrap interval, a Mann-Whitney U test and
+/// Vargha-Delaney's A12. Across problems: a Wilcoxon signed-rank test on the per-problem
+/// medians and a count of wins / ties / losses. Holm's correction over problems and metrics.
+/// When the suite is too small for any test to reach alpha, the report says so.
+///
+/// Each side is a set of runs chosen with MLflow's search grammar; runs are grouped into
+/// problems by --by. Failed runs and problems present on one side only are listed, never
+/// dropped silently (--require-complete makes them an error).
+///
+/// Exit status: 0 no metric regressed, 1 a metric regressed significantly, 2 usage or data error.
+///
+/// Examples:
+///   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+///   sextant compare --baseline "tags.git_branch = 'main' AND tags.suite = 'nightly-118'" \
+///                   --candidate "tags.git_branch = 'faster-mutation'" \
+///                   --by tags.problem --metric cost:min --metric feasible:max
+///   sextant compare --baseline-latest-on main --candidate "tags.suite = 'pr-42'" \
+///                   --metric cost --html report.html --markdown comment.md
+///   sextant compare ... --json | jq .verdict
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct CompareArgs {
+    /// Runs of the baseline (an MLflow search filter). With --baseline-latest-on it narrows
+    /// the runs searched for the newest suite.
+    #[arg(
+        long,
+        value_name = "FILTER",
+        required_unless_present = "baseline_latest_on"
+    )]
+    pub baseline: Option<String>,
+    /// Take as baseline the newest complete suite run on BRANCH: the runs tagged
+    /// mlflow.source.git.branch = BRANCH whose --suite-tag value has the newest run, with no run
+    /// still RUNNING and none shared with the candidate.
+    #[arg(long, value_name = "BRANCH")]
+    pub baseline_latest_on: Option<String>,
+    /// The tag that names the suite a run belongs to (for --baseline-latest-on).
+    #[arg(long, value_name = "KEY", default_value = "sextant.suite")]
+    pub suite_tag: String,
+    /// Runs of the candidate (an MLflow search filter).
+    #[arg(long, value_name = "FILTER")]
+    pub candidate: String,
+    /// What makes a problem: tags.KEY, params.KEY, run_name, user_id or experiment_id.
+    #[arg(long, value_name = "KEY", default_value = "tags.problem")]
+    pub by: String,
+    /// A metric to compare, NAME:min (smaller is better, the default) or NAME:max. Repeatable.
+    #[arg(long, value_name = "NAME[:min|:max]", required = true)]
+    pub metric: Vec<String>,
+    /// Experiment to search, by name (repeatable). [default: every active experiment]
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Vec<String>,
+    /// The tracking server.
+    #[arg(long, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// Who ran the comparison (the stored run's X-Sextant-User). [default: $USER]
+    #[arg(long, env = env::SEXTANT_USER)]
+    pub user: Option<String>,
+    /// Family-wise significance level, after Holm's correction.
+    #[arg(long, default_value_t = 0.05)]
+    pub alpha: f64,
+    /// Smallest effect that counts, as an A12 (0.5 = any; 0.56 small, 0.64 medium, 0.71 large).
+    #[arg(long, default_value_t = 0.56)]
+    pub min_effect: f64,
+    /// Seed of the bootstrap (reported, so a report can be reproduced).
+    #[arg(long, default_value_t = 0x5E57_A417)]
+    pub seed: u64,
+    /// Bootstrap resamples per problem.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub bootstrap: usize,
+    /// Fail (exit 2) when a run failed, lacks a metric or the grouping key, or a problem is on
+    /// one side only.
+    #[arg(long)]
+    pub require_complete: bool,
+    /// Print the whole comparison as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as Markdown (for a pull-request comment).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Also write a self-contained HTML report (inline SVG plots, no network).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Do not store the comparison in the tracking server.
+    #[arg(long)]
+    pub no_store: bool,
 }
 
 #[cfg(test)]

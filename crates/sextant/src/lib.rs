@@ -19,6 +19,8 @@ pub fn main() -> ExitCode {
         cli::Command::Models(args) => commands::models::run(args),
         cli::Command::Run(args) => commands::run::run(*args, cli.global.quiet),
         cli::Command::Data(args) => commands::data::run(args, cli.global.quiet),
+        // Exit 1 on a regression comes back as Ok; its errors (usage, data) fall to exit 2 below.
+        cli::Command::Compare(args) => commands::compare::run(*args),
     };
     match result {
         Ok(code) => code,

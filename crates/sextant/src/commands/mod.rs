@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod compare;
 pub mod data;
 pub mod models;
 pub mod run;
