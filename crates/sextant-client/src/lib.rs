@@ -547,12 +547,18 @@ impl Client {
 
     /// The proxy path of `rel` inside the run's artifact root (`mlflow-artifacts:/...`).
     fn artifact_path(run: &Run, rel: &str) -> Result<String> {
-        let uri = &run.info.artifact_uri;
+        Self::artifact_path_at(&run.info.artifact_uri, rel)
+    }
+
+    /// The proxy path of `rel` below the artifact URI `uri` (`mlflow-artifacts:/...`).
+    fn artifact_path_at(uri: &str, rel: &str) -> Result<String> {
         let root = uri
             .strip_prefix("mlflow-artifacts://")
             .and_then(|r| r.find('/').map(|i| &r[i..]))
             .or_else(|| uri.strip_prefix("mlflow-artifacts:"))
-            .ok_or_else(|| ClientError::UnsupportedArtifactUri { uri: uri.clone() })?;
+            .ok_or_else(|| ClientError::UnsupportedArtifactUri {
+                uri: uri.to_owned(),
+            })?;
         let root = encode_path(root);
         let rel = encode_path(rel);
         Ok(if rel.is_empty() {
@@ -693,6 +699,56 @@ impl Client {
             None => self.send(method, &url, &[], Body::None),
         }?;
         self.decode(method, &url, resp)
+    }
+
+    // ------------------------------------------------------------------ model registry files
+
+    /// Where the files of version `version` of the registered model `name` are
+    /// (`model-versions/get-download-uri`): an artifact URI such as `mlflow-artifacts:/...`.
+    pub fn model_version_download_uri(&self, name: &str, version: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        struct Answer {
+            artifact_uri: String,
+        }
+        let a: Answer = self.get(
+            "model-versions/get-download-uri",
+            &[("name", name), ("version", version)],
+        )?;
+        Ok(a.artifact_uri)
+    }
+
+    /// The entries directly inside the folder `rel` (`""` for the top) below the artifact URI
+    /// `uri`, with paths relative to `uri`.
+    pub fn list_artifacts_at(&self, uri: &str, rel: &str) -> Result<Vec<FileInfo>> {
+        let rel = rel.trim_matches('/');
+        let full = Self::artifact_path_at(uri, rel)?;
+        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
+        let resp = self.send("GET", &url, &[("path", &full)], Body::None)?;
+        let page: FilesPage = self.decode("GET", &url, resp)?;
+        Ok(page
+            .files
+            .into_iter()
+            .map(|mut f| {
+                if !rel.is_empty() && !f.path.starts_with(&format!("{rel}/")) {
+                    f.path = format!("{rel}/{}", f.path);
+                }
+                f
+            })
+            .collect())
+    }
+
+    /// The bytes of the file `rel` below the artifact URI `uri`.
+    pub fn download_artifact_at(&self, uri: &str, rel: &str) -> Result<Vec<u8>> {
+        let url = self.artifacts_url(&Self::artifact_path_at(uri, rel)?);
+        let resp = self.send("GET", &url, &[], Body::None)?;
+        let mut buf = Vec::new();
+        resp.into_reader()
+            .read_to_end(&mut buf)
+            .map_err(|e| ClientError::Unreachable {
+                base: self.base.clone(),
+                reason: format!("reading {url}: {e}"),
+            })?;
+        Ok(buf)
     }
 }
 
