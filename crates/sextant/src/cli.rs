@@ -50,6 +50,8 @@ pub enum Command {
     Data(DataArgs),
     /// Is the candidate significantly better than the baseline across a suite of test problems?
     Compare(Box<CompareArgs>),
+    // About and help (with examples) come from `ServeArgs`'s own doc comment.
+    Serve(ServeArgs),
 }
 
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
@@ -598,4 +600,44 @@ mod tests {
         // clap's own consistency checks (unique ids, conflicting flags) for every subcommand.
         super::Cli::command().debug_assert();
     }
+}
+
+/// Serve registered models as a REST service: MLflow's scoring protocol, KServe V2, /metrics.
+///
+/// Each model is resolved from the registry (NAME@ALIAS), downloaded, loaded (ONNX Runtime or
+/// tract), checked on its stored input example, and served; aliases are polled and a new version
+/// replaces the old one without dropping requests. A protected alias serves approved versions only.
+///
+/// Examples:
+///   export MLFLOW_TRACKING_URI=http://127.0.0.1:5000
+///   sextant serve --model fraud-detector@production
+///   sextant serve --models 'vessel-*@production' --port 8080
+///   sextant serve --model churn@staging --engine tract --poll-interval 30
+///   curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
+///        -d '{"dataframe_split": {"columns": ["x1","x2"], "data": [[1.0, 2.0]]}}'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// A model to serve, as NAME@ALIAS (repeatable).
+    #[arg(long, value_name = "NAME@ALIAS")]
+    pub model: Vec<String>,
+    /// Every registered model whose name matches GLOB (`*`, `?`) and has the alias.
+    #[arg(long, value_name = "GLOB@ALIAS")]
+    pub models: Vec<String>,
+    /// The tracking server holding the registry.
+    #[arg(long, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one and prints it).
+    #[arg(long, default_value_t = 5001)]
+    pub port: u16,
+    /// Inference engine: auto (ONNX Runtime if found, else tract), ort, or tract. ONNX Runtime
+    /// is loaded from ORT_DYLIB_PATH or an installed onnxruntime Python package.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ort", "tract"])]
+    pub engine: String,
+    /// Seconds between checks of each alias for a new version.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub poll_interval: f64,
 }

@@ -21,6 +21,7 @@ pub fn main() -> ExitCode {
         cli::Command::Data(args) => commands::data::run(args, cli.global.quiet),
         // Exit 1 on a regression comes back as Ok; its errors (usage, data) fall to exit 2 below.
         cli::Command::Compare(args) => commands::compare::run(*args),
+        cli::Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(code) => code,

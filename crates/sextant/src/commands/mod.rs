@@ -4,4 +4,5 @@ pub mod compare;
 pub mod data;
 pub mod models;
 pub mod run;
+pub mod serve;
 pub mod server;
