@@ -677,7 +677,8 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     if settings.resamples == 0 {
         bail!("--bootstrap must be at least 1");
     }
-    let client = Client::from_env(args.tracking_uri.clone())?.with_user(args.user.clone());
+    let user = args.user.clone().or_else(|| std::env::var("USER").ok());
+    let client = Client::from_env(args.tracking_uri.clone())?.with_user(user);
     let spinner = indicatif::ProgressBar::new_spinner();
     if !std::io::stderr().is_terminal() {
         spinner.set_draw_target(indicatif::ProgressDrawTarget::hidden());
