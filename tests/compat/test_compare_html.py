@@ -2,7 +2,6 @@
 (no network, no script), with one box plot and one difference plot per problem and the
 performance profile, and a screenshot of it is not blank."""
 
-import os
 import shutil
 import struct
 import subprocess
@@ -22,10 +21,10 @@ pytestmark = [
 ]
 
 
-def chromium(*args):
+def chromium(profile, *args):
     return subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--user-data-dir=" + os.path.join("/tmp", "sextant-chromium-" + uuid.uuid4().hex[:8]), *args],
+         "--user-data-dir=" + str(profile), *args],
         capture_output=True, text=True, timeout=120,
     )
 
@@ -87,7 +86,7 @@ def test_report_renders_in_chromium(client, tmp_path):
                 "--metric", "cost:min", "--html", str(html))
     assert r.returncode == 0, r.stderr
 
-    dom = chromium("--dump-dom", html.as_uri())
+    dom = chromium(tmp_path / "chromium", "--dump-dom", html.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count('class="box"') == len(PROBLEMS)
     assert dom.stdout.count('class="diff"') == len(PROBLEMS)
@@ -95,7 +94,7 @@ def test_report_renders_in_chromium(client, tmp_path):
     assert "improved" in dom.stdout
 
     shot = tmp_path / "report.png"
-    s = chromium("--screenshot=" + str(shot), "--window-size=1200,1600", html.as_uri())
+    s = chromium(tmp_path / "chromium", "--screenshot=" + str(shot), "--window-size=1200,1600", html.as_uri())
     assert s.returncode == 0 and shot.exists(), s.stderr[-2000:]
     # Text, two plot colours and the verdict badges: far more than a blank page's one colour.
     assert len(png_colours(shot)) > 20
