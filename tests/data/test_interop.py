@@ -31,16 +31,19 @@ def test_files_written_are_byte_identical_to_dvcs(tmp_path):
     make_tree(a)
     for n in ODD_NAMES:
         (a / n).write_text(n)
+    (a / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    os.chmod(a / "run.sh", 0o755)  # recorded as isexec: true
     shutil.copytree(a, b, symlinks=True)  # the same bytes (model.bin is random)
     dvc(a, "init", "-q")
-    dvc(a, "add", "-q", "--", "data", "model.bin", *ODD_NAMES)
-    sx(b, "add", "--", "data", "model.bin", *ODD_NAMES)  # creates .dvc/ as dvc init would
+    dvc(a, "add", "-q", "--", "data", "model.bin", "run.sh", *ODD_NAMES)
+    sx(b, "add", "--", "data", "model.bin", "run.sh", *ODD_NAMES)  # creates .dvc/ as dvc init would
 
-    compared = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "data.dvc", "model.bin.dvc"]
+    compared = [".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore", "data.dvc", "model.bin.dvc", "run.sh.dvc"]
     compared += [n + ".dvc" for n in ODD_NAMES]
     for rel in compared:
         assert (b / rel).read_bytes() == (a / rel).read_bytes(), rel
     assert cache_listing(b) == cache_listing(a)
+    assert "isexec: true" in (b / "run.sh.dvc").read_text()
     # dvc init stages its files in git; so does our implicit init.
     staged = git(b, "diff", "--cached", "--name-only").stdout.split()
     assert sorted(staged) == sorted(git(a, "diff", "--cached", "--name-only").stdout.split())

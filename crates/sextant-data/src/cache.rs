@@ -125,6 +125,69 @@ impl Cache {
         Ok(())
     }
 
+    /// Hash `src` and store it in one pass (for large files that must be copied: the file is
+    /// read once, each chunk hashed and written). With a reflink first in `cache.type` and a
+    /// filesystem that supports it, the clone is made first and only the hash reads the file.
+    pub fn ingest(&self, src: &Path) -> Result<(String, u64)> {
+        use std::io::{Read, Write};
+        let staging = self.root.join("files").join("md5");
+        std::fs::create_dir_all(&staging).ctx("create directory", &staging)?;
+        let tmp = fsutil::temp_beside(&staging.join("ingest"));
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        };
+        let reflinked = self.links.first() == Some(&LinkType::Reflink)
+            && reflink_copy::reflink(src, &tmp).is_ok();
+        let (md5, size) = if reflinked {
+            crate::hash::md5_file(src).map_err(cleanup)?
+        } else {
+            let mut input = std::fs::File::open(src).ctx("open", src)?;
+            let mut out = std::fs::File::create(&tmp).ctx("create", &tmp)?;
+            let mut hasher = crate::hash::Hasher::default();
+            let mut buf = vec![0u8; 8 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(cleanup(Error::Io {
+                            op: "read",
+                            path: src.to_path_buf(),
+                            source: e,
+                        }));
+                    }
+                };
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).map_err(|e| {
+                    cleanup(Error::Io {
+                        op: "write",
+                        path: tmp.clone(),
+                        source: e,
+                    })
+                })?;
+                size += n as u64;
+            }
+            (hasher.finish(), size)
+        };
+        let dst = self.object_path(&md5);
+        if dst.is_file() {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok((md5, size));
+        }
+        let parent = dst.parent().unwrap_or(&self.root);
+        std::fs::create_dir_all(parent)
+            .ctx("create directory", parent)
+            .map_err(cleanup)?;
+        fsutil::make_readonly(&tmp).map_err(cleanup)?;
+        std::fs::rename(&tmp, &dst)
+            .ctx("rename into", &dst)
+            .map_err(cleanup)?;
+        Ok((md5, size))
+    }
+
     /// Store `bytes` as object `oid` (a `.dir` manifest).
     pub fn store_bytes(&self, oid: &str, bytes: &[u8]) -> Result<()> {
         let dst = self.object_path(oid);
@@ -261,6 +324,28 @@ mod tests {
             std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
             0o644
         );
+    }
+
+    #[test]
+    fn ingest_hashes_and_stores_in_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"), DEFAULT_LINK_TYPES.to_vec());
+        let src = dir.path().join("big.bin");
+        let data: Vec<u8> = (0..(9 << 20) + 5).map(|i: usize| (i % 253) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let (md5, size) = cache.ingest(&src).unwrap();
+        assert_eq!(md5, crate::hash::md5_hex(&data));
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(std::fs::read(cache.object_path(&md5)).unwrap(), data);
+        // Ingesting again leaves exactly the one object and no temporary files.
+        cache.ingest(&src).unwrap();
+        assert_eq!(cache.list().unwrap(), vec![md5]);
+        let staged: Vec<_> = std::fs::read_dir(dir.path().join("cache/files/md5"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().unwrap().is_file())
+            .collect();
+        assert!(staged.is_empty(), "temporary files left: {staged:?}");
     }
 
     #[test]

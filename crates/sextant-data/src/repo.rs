@@ -21,6 +21,9 @@ pub const DVCIGNORE_TEMPLATE: &str = "# Add patterns of files dvc should ignore,
 /// Contents of `.dvc/.gitignore`, as `dvc init` writes it.
 pub const DVC_GITIGNORE: &str = "/config.local\n/tmp\n/cache\n";
 
+/// Files at least this large are hashed and copied into the cache in one pass by `add`.
+const INGEST_MIN: u64 = 8 << 20;
+
 /// An opened repository.
 pub struct Repo {
     /// The folder holding `.dvc/`.
@@ -407,6 +410,18 @@ impl Repo {
         state: &mut StatCache,
         progress: &dyn Progress,
     ) -> Result<()> {
+        self.hash_files_with(files, state, progress, false)
+    }
+
+    /// [`Self::hash_files`], optionally storing large files in the cache in the same pass
+    /// (`add`: one read instead of a hash pass and a copy pass).
+    fn hash_files_with(
+        &self,
+        files: &mut [&mut FileInfo],
+        state: &mut StatCache,
+        progress: &dyn Progress,
+        ingest: bool,
+    ) -> Result<()> {
         let mut todo: Vec<&mut FileInfo> = Vec::new();
         for f in files.iter_mut() {
             match state.get(&f.key, f.stat) {
@@ -421,8 +436,13 @@ impl Repo {
         progress.start("hashing", total);
         // Large files first so one big file does not start last on an idle pool.
         todo.sort_by_key(|f| std::cmp::Reverse(f.stat.size));
+        let copies = ingest && self.cache.links().first() != Some(&LinkType::Hardlink);
         todo.par_iter_mut().try_for_each(|f| -> Result<()> {
-            let (md5, _) = hash::md5_file(&f.abs)?;
+            let (md5, _) = if copies && f.stat.size >= INGEST_MIN {
+                self.cache.ingest(&f.abs)?
+            } else {
+                hash::md5_file(&f.abs)?
+            };
             f.md5 = Some(md5);
             progress.inc(f.stat.size);
             Ok(())
@@ -478,7 +498,7 @@ impl Repo {
                 .iter_mut()
                 .flat_map(|(_, _, f)| f.iter_mut())
                 .collect();
-            self.hash_files(&mut refs, &mut state, progress)?;
+            self.hash_files_with(&mut refs, &mut state, progress, true)?;
         }
         // Store every file object (in parallel), then manifests.
         let all: Vec<&FileInfo> = scanned.iter().flat_map(|(_, _, f)| f.iter()).collect();
