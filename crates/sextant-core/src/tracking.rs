@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use sextant_search as search;
 use sextant_store::{
-    ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
-    NewRun, Page, RunSearch, RunUpdate, StoreError,
+    ChartQuery, ChartX, ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch,
+    MetadataStore, NewLoggedModel, NewRun, Page, RunSearch, RunUpdate, StoreError,
 };
 use sextant_types::{
     DatasetInput, Experiment, LifecycleStage, LoggedModel, LoggedModelMetric, LoggedModelStatus,
@@ -651,82 +651,6 @@ pub struct MetricChart {
 /// Largest number of buckets a chart may ask for.
 pub const MAX_CHART_POINTS: usize = 20_000;
 
-/// Downsample `(x, value)` points, sorted by x, into at most `buckets` equal-width buckets.
-/// With no more points than buckets, every point is its own bucket.
-pub fn downsample(points: &[(f64, f64)], buckets: usize) -> MetricChart {
-    let mut chart = MetricChart {
-        total_points: points.len(),
-        nan_points: points.iter().filter(|p| p.1.is_nan()).count(),
-        buckets: Vec::new(),
-    };
-    let Some((first, last)) = points.first().zip(points.last()) else {
-        return chart;
-    };
-    if buckets == 0 {
-        return chart;
-    }
-    let (lo, hi) = (first.0, last.0);
-    let width = (hi - lo) / buckets as f64;
-    let per_point = points.len() <= buckets;
-    let slot_of = |i: usize, x: f64| -> usize {
-        if per_point {
-            return i;
-        }
-        if width <= 0.0 || !width.is_finite() {
-            return 0; // every point at one x
-        }
-        let s = ((x - lo) / width).floor();
-        if s.is_nan() || s < 0.0 {
-            0
-        } else {
-            (s as usize).min(buckets - 1)
-        }
-    };
-    let mut current: Option<(usize, ChartBucket)> = None;
-    for (i, &(x, v)) in points.iter().enumerate() {
-        let slot = slot_of(i, x);
-        match &mut current {
-            Some((s, b)) if *s == slot => {
-                b.count += 1;
-                if !v.is_nan() {
-                    b.x = x;
-                    b.last = v;
-                    if b.min.is_nan() || v < b.min {
-                        b.min = v;
-                    }
-                    if b.max.is_nan() || v > b.max {
-                        b.max = v;
-                    }
-                }
-            }
-            _ => {
-                if let Some((_, b)) = current.take() {
-                    if !b.last.is_nan() {
-                        chart.buckets.push(b);
-                    }
-                }
-                current = Some((
-                    slot,
-                    ChartBucket {
-                        x_first: x,
-                        x,
-                        min: v,
-                        max: v,
-                        last: v,
-                        count: 1,
-                    },
-                ));
-            }
-        }
-    }
-    if let Some((_, b)) = current {
-        if !b.last.is_nan() {
-            chart.buckets.push(b);
-        }
-    }
-    chart
-}
-
 /// A run count and the latest activity of one experiment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentSummary {
@@ -740,8 +664,9 @@ pub struct ExperimentSummary {
 }
 
 impl TrackingService {
-    /// A metric of one run downsampled into at most `points` buckets over step or time, in
-    /// the optional x range `[from, to]`; min/max per bucket keep spikes visible.
+    /// A metric of one run downsampled by the store into at most `points` equal-width buckets
+    /// over step or time, in the optional x range `[from, to]`; min/max per bucket keep
+    /// spikes visible.
     pub async fn metric_chart(
         &self,
         run_id: &str,
@@ -770,22 +695,46 @@ impl TrackingService {
                 )));
             }
         }
-        let history = self.full_history(run_id, key).await?;
-        let mut pts: Vec<(f64, f64, i64)> = history
-            .iter()
-            .map(|m| {
-                let x = match axis {
-                    ChartAxis::Step => m.step as f64,
-                    ChartAxis::Time => m.timestamp as f64,
-                };
-                (x, m.value.0, m.timestamp)
+        // x values are integers (steps, milliseconds): keep the whole ones inside the range.
+        let bound = |v: f64| -> i64 {
+            if v >= i64::MAX as f64 {
+                i64::MAX
+            } else if v <= i64::MIN as f64 {
+                i64::MIN
+            } else {
+                v as i64
+            }
+        };
+        let data = self
+            .store
+            .metric_chart(ChartQuery {
+                run_id: run_id.to_owned(),
+                key: key.to_owned(),
+                x: match axis {
+                    ChartAxis::Step => ChartX::Step,
+                    ChartAxis::Time => ChartX::Timestamp,
+                },
+                buckets: points,
+                from: from.map(|v| bound(v.ceil())),
+                to: to.map(|v| bound(v.floor())),
             })
-            .filter(|p| from.is_none_or(|a| p.0 >= a) && to.is_none_or(|b| p.0 <= b))
-            .collect();
-        // By x, then by logging time so that `last` is the latest value logged at a step.
-        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
-        let xy: Vec<(f64, f64)> = pts.into_iter().map(|(x, v, _)| (x, v)).collect();
-        Ok(downsample(&xy, points))
+            .await?;
+        Ok(MetricChart {
+            buckets: data
+                .buckets
+                .into_iter()
+                .map(|b| ChartBucket {
+                    x_first: b.x_first as f64,
+                    x: b.x as f64,
+                    min: b.min,
+                    max: b.max,
+                    last: b.last,
+                    count: usize::try_from(b.count).unwrap_or(usize::MAX),
+                })
+                .collect(),
+            total_points: usize::try_from(data.total).unwrap_or(usize::MAX),
+            nan_points: usize::try_from(data.nan).unwrap_or(usize::MAX),
+        })
     }
 
     /// How many active runs an experiment has (counting stops past `limit`) and when it last
@@ -835,41 +784,5 @@ impl TrackingService {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod chart_tests {
-    use super::downsample;
-
-    #[test]
-    fn few_points_are_kept_as_they_are() {
-        let pts = [(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)];
-        let c = downsample(&pts, 10);
-        assert_eq!(c.total_points, 3);
-        let lasts: Vec<f64> = c.buckets.iter().map(|b| b.last).collect();
-        assert_eq!(lasts, vec![1.0, 3.0, 2.0]);
-    }
-
-    #[test]
-    fn a_spike_survives_downsampling() {
-        let mut pts: Vec<(f64, f64)> = (0..100_000).map(|i| (i as f64, (i % 7) as f64)).collect();
-        pts[54_321].1 = 1e6;
-        let c = downsample(&pts, 100);
-        assert!(c.buckets.len() <= 100 && c.buckets.len() >= 99);
-        let max = c.buckets.iter().map(|b| b.max).fold(f64::MIN, f64::max);
-        assert_eq!(max, 1e6);
-        let counted: usize = c.buckets.iter().map(|b| b.count).sum();
-        assert_eq!(counted, pts.len());
-        assert!(c.buckets.windows(2).all(|w| w[0].x < w[1].x_first));
-    }
-
-    #[test]
-    fn nan_is_counted_not_drawn() {
-        let pts = [(0.0, f64::NAN), (1.0, 2.0), (2.0, f64::NAN)];
-        let c = downsample(&pts, 10);
-        assert_eq!(c.nan_points, 2);
-        assert_eq!(c.buckets.len(), 1);
-        assert_eq!(c.buckets[0].last, 2.0);
     }
 }

@@ -44,6 +44,7 @@ pub async fn run_all(store: &dyn MetadataStore, prefix: &str) {
     runs_and_batches(store, prefix).await;
     history_paging(store, prefix).await;
     search(store, prefix).await;
+    charts(store, prefix).await;
 }
 
 pub async fn default_experiment(store: &dyn MetadataStore) {
@@ -390,4 +391,166 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
         .await
         .expect("search");
     assert_eq!(names(&r.items), ["run-1", "run-0"]);
+}
+
+/// The chart buckets a brute-force pass over `(step, ts, value)` points gives: what
+/// [`MetadataStore::metric_chart`] must return for steps in `[from, to]` and `n` buckets.
+fn expected_chart(points: &[(i64, i64, f64)], n: usize, from: i64, to: i64) -> crate::ChartData {
+    let mut pts: Vec<(i64, i64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| p.0 >= from && p.0 <= to)
+        .collect();
+    pts.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut out = crate::ChartData {
+        total: pts.len() as u64,
+        nan: pts.iter().filter(|p| p.2.is_nan()).count() as u64,
+        buckets: Vec::new(),
+    };
+    let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
+        return out;
+    };
+    let (lo, span) = (first.0, (last.0 - first.0).max(1));
+    let per_point = pts.len() <= n;
+    let n = n as i64;
+    let mut current: Option<(i64, crate::ChartBucketRow)> = None;
+    for (i, &(x, _, v)) in pts.iter().enumerate() {
+        if per_point && v.is_nan() {
+            continue;
+        }
+        let b = if per_point {
+            i as i64
+        } else {
+            ((x - lo) * n / span).min(n - 1)
+        };
+        if current.as_ref().is_none_or(|c| c.0 != b) {
+            if let Some((_, done)) = current.take() {
+                if !done.last.is_nan() {
+                    out.buckets.push(done);
+                }
+            }
+            current = Some((
+                b,
+                crate::ChartBucketRow {
+                    x_first: x,
+                    x,
+                    min: f64::NAN,
+                    max: f64::NAN,
+                    last: f64::NAN,
+                    count: 0,
+                },
+            ));
+        }
+        if let Some((_, c)) = current.as_mut() {
+            c.count += 1;
+            if !v.is_nan() {
+                c.x = x;
+                c.last = v;
+                c.min = if c.min.is_nan() { v } else { c.min.min(v) };
+                c.max = if c.max.is_nan() { v } else { c.max.max(v) };
+            }
+        }
+    }
+    if let Some((_, done)) = current {
+        if !done.last.is_nan() {
+            out.buckets.push(done);
+        }
+    }
+    out
+}
+
+pub async fn charts(store: &dyn MetadataStore, prefix: &str) {
+    use crate::{ChartQuery, ChartX};
+    let exp = store
+        .create_experiment(&format!("{prefix}-charts"), "", &[])
+        .await
+        .expect("create experiment");
+    let run_id = new_run(store, &exp, "c", 1).await;
+    // 5,000 steps of a saw-tooth, a spike, NaNs (one bucket of NaN only), a step logged twice.
+    let mut points: Vec<(i64, i64, f64)> = (0..5_000_i64)
+        .map(|s| {
+            #[expect(clippy::cast_precision_loss, reason = "small test values")]
+            let v = (s % 37) as f64 / 10.0;
+            (s, 10_000 + s, v)
+        })
+        .collect();
+    points[2_718].2 = 1e6;
+    for p in &mut points[4_000..4_060] {
+        p.2 = f64::NAN;
+    }
+    points.push((1_234, 99_999, -5.0)); // logged later at the same step: the last value
+    for chunk in points.chunks(1000) {
+        let ms = chunk
+            .iter()
+            .map(|&(s, ts, v)| metric("m", v, s, ts))
+            .collect();
+        store
+            .log_batch(&run_id, ms, vec![], vec![])
+            .await
+            .expect("log");
+    }
+    let ask = |x, buckets, from, to| ChartQuery {
+        run_id: run_id.clone(),
+        key: "m".into(),
+        x,
+        buckets,
+        from,
+        to,
+    };
+    for (n, from, to) in [
+        (100, None, None),
+        (7, None, None),
+        (1, None, None),
+        (250, Some(1_000), Some(1_500)),
+        (10_000, None, None),
+        (40, Some(4_000), Some(4_100)),
+    ] {
+        let got = store
+            .metric_chart(ask(ChartX::Step, n, from, to))
+            .await
+            .expect("chart");
+        let want = expected_chart(&points, n, from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX));
+        assert_eq!(got.total, want.total, "total for {n} {from:?}..{to:?}");
+        assert_eq!(got.nan, want.nan, "NaN count for {n} {from:?}..{to:?}");
+        assert_eq!(
+            got.buckets, want.buckets,
+            "buckets for {n} {from:?}..{to:?}"
+        );
+        assert!(got.buckets.len() <= n);
+    }
+    let all = store
+        .metric_chart(ask(ChartX::Step, 50, None, None))
+        .await
+        .expect("chart");
+    assert_eq!(
+        all.buckets.iter().map(|b| b.max).fold(f64::MIN, f64::max),
+        1e6,
+        "the spike survives"
+    );
+    // Over time: timestamps as x, same points.
+    let by_time = store
+        .metric_chart(ask(ChartX::Timestamp, 10, None, None))
+        .await
+        .expect("chart by time");
+    assert_eq!(by_time.total, points.len() as u64);
+    assert_eq!(by_time.buckets.last().map(|b| b.x), Some(99_999));
+    // No such metric: nothing to draw; no such run: not found.
+    let none = store
+        .metric_chart(ChartQuery {
+            key: "absent".into(),
+            ..ask(ChartX::Step, 10, None, None)
+        })
+        .await
+        .expect("chart of an absent metric");
+    assert_eq!((none.total, none.buckets.len()), (0, 0));
+    let missing = store
+        .metric_chart(ChartQuery {
+            run_id: "0123456789abcdef".into(),
+            ..ask(ChartX::Step, 10, None, None)
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
 }

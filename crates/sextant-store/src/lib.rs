@@ -11,6 +11,7 @@
 //!
 //! This crate knows nothing of HTTP.
 
+mod charts_sql;
 pub mod conformance;
 pub mod db;
 mod migrations;
@@ -28,6 +29,7 @@ use sextant_types::{
     Metric, ModelInput, ModelOutput, Param, Run, RunInfo, RunStatus, Tag, ViewType,
 };
 
+pub use charts_sql::{ChartBucketRow, ChartData, ChartQuery, ChartX};
 pub use registry::{
     ModelVersionSearch, NewModelVersion, RegisteredModelSearch, RegistryStore, VersionSummary,
 };
@@ -308,6 +310,10 @@ pub trait MetadataStore: Send + Sync + 'static {
         metrics: Vec<LoggedModelMetric>,
     ) -> Result<()>;
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>>;
+
+    // --- charts (the web UI)
+    /// One metric of one run downsampled into equal-width buckets over step or time, in SQL.
+    async fn metric_chart(&self, query: ChartQuery) -> Result<ChartData>;
 }
 
 /// Everything the services need from one store: tracking metadata and the model registry.

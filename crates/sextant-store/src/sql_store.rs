@@ -1356,6 +1356,10 @@ impl<D: Db> MetadataStore for SqlStore<D> {
         .await
     }
 
+    async fn metric_chart(&self, query: crate::ChartQuery) -> Result<crate::ChartData> {
+        self.chart(query).await
+    }
+
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>> {
         self.read(move |tx| {
             let sql = search_sql::logged_models(tx.dialect(), &search);
