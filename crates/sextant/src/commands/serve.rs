@@ -13,11 +13,16 @@ use crate::cli::ServeArgs;
 
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.model.is_empty() && args.models.is_empty() {
-        bail!("nothing to serve\nhint: pass --model NAME@ALIAS (repeatable) or --models 'GLOB@ALIAS'");
+        bail!(
+            "nothing to serve\nhint: pass --model NAME@ALIAS (repeatable) or --models 'GLOB@ALIAS'"
+        );
     }
     let engine: EngineChoice = args.engine.parse().map_err(anyhow::Error::msg)?;
     if !(args.poll_interval.is_finite() && args.poll_interval >= 0.1) {
-        bail!("--poll-interval must be at least 0.1 seconds, got {}", args.poll_interval);
+        bail!(
+            "--poll-interval must be at least 0.1 seconds, got {}",
+            args.poll_interval
+        );
     }
     let client = Client::from_env(args.tracking_uri.clone())?;
     let mut models = Vec::new();
