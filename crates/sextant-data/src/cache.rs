@@ -104,7 +104,7 @@ impl Cache {
         let mut stored = false;
         for link in &self.links {
             let ok = match link {
-                LinkType::Reflink => reflink_copy::reflink(src, &tmp).is_ok(),
+                LinkType::Reflink => try_reflink(src, &tmp),
                 LinkType::Hardlink => std::fs::hard_link(src, &tmp).is_ok(),
                 // A symlink points into the cache; the cache itself holds a real copy.
                 LinkType::Symlink | LinkType::Copy => {
@@ -137,8 +137,7 @@ impl Cache {
             let _ = std::fs::remove_file(&tmp);
             e
         };
-        let reflinked = self.links.first() == Some(&LinkType::Reflink)
-            && reflink_copy::reflink(src, &tmp).is_ok();
+        let reflinked = self.links.first() == Some(&LinkType::Reflink) && try_reflink(src, &tmp);
         let (md5, size) = if reflinked {
             crate::hash::md5_file(src).map_err(cleanup)?
         } else {
@@ -222,7 +221,7 @@ impl Cache {
         let tmp = fsutil::temp_beside(dst);
         for link in &self.links {
             let ok = match link {
-                LinkType::Reflink => reflink_copy::reflink(&src, &tmp).is_ok(),
+                LinkType::Reflink => try_reflink(&src, &tmp),
                 LinkType::Hardlink => std::fs::hard_link(&src, &tmp).is_ok(),
                 LinkType::Symlink => std::os::unix::fs::symlink(&src, &tmp).is_ok(),
                 LinkType::Copy => {
@@ -286,6 +285,23 @@ impl Cache {
     pub fn remove(&self, oid: &str) -> Result<()> {
         fsutil::remove_file_if_exists(&self.object_path(oid))
     }
+}
+
+/// Set once a reflink failed: the filesystem does not support them, so later files skip the
+/// attempt (each costs a create and an unlink).
+static NO_REFLINK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn try_reflink(src: &Path, dst: &Path) -> bool {
+    use std::sync::atomic::Ordering;
+    if NO_REFLINK.load(Ordering::Relaxed) {
+        return false;
+    }
+    let ok = reflink_copy::reflink(src, dst).is_ok();
+    if !ok {
+        NO_REFLINK.store(true, Ordering::Relaxed);
+        let _ = std::fs::remove_file(dst);
+    }
+    ok
 }
 
 /// The object's key below a cache or remote root: `files/md5/ab/cdef...`.
