@@ -37,6 +37,27 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// [`write_atomic`], running `prepare` on the temporary file before the rename (e.g. to make
+/// it read-only), so the final name only ever holds the finished file.
+pub(crate) fn write_atomic_with(
+    path: &Path,
+    bytes: &[u8],
+    prepare: fn(&Path) -> Result<()>,
+) -> Result<()> {
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).ctx("create directory", parent)?;
+    }
+    let tmp = temp_beside(path);
+    std::fs::write(&tmp, bytes).ctx("write", &tmp)?;
+    let done = prepare(&tmp).and_then(|()| std::fs::rename(&tmp, path).ctx("rename into", path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
+}
+
 /// Make `path` read-only for everyone (0444), as DVC protects cache objects.
 pub(crate) fn make_readonly(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;

@@ -28,6 +28,8 @@ use crate::{Progress, fsutil, hash};
 const MULTIPART_THRESHOLD: u64 = 64 << 20;
 /// Part size for multipart uploads.
 const PART_SIZE: usize = 16 << 20;
+/// Objects up to this size are downloaded into memory, verified, then written at once.
+const SMALL_OBJECT: u64 = 8 << 20;
 /// Attempts per object before giving up.
 const ATTEMPTS: u32 = 5;
 
@@ -329,6 +331,35 @@ impl Remote {
             }
             Err(e) => return Err(self.remote_err("download", oid, e)),
         };
+        if res.meta.size <= SMALL_OBJECT {
+            // Small objects: verify in memory, then one blocking write + rename.
+            let bytes = res
+                .bytes()
+                .await
+                .map_err(|e| self.remote_err("download", oid, e))?;
+            let actual = hash::md5_hex(&bytes);
+            let expected = oid.strip_suffix(".dir").unwrap_or(oid);
+            if actual != expected {
+                return Err(Error::Corrupted {
+                    remote: self.name.clone(),
+                    key: object_key(oid),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+            let target = dst.to_path_buf();
+            let n = bytes.len() as u64;
+            return tokio::task::spawn_blocking(move || -> Result<u64> {
+                fsutil::write_atomic_with(&target, &bytes, fsutil::make_readonly)?;
+                Ok(n)
+            })
+            .await
+            .map_err(|e| Error::Io {
+                op: "write",
+                path: dst.to_path_buf(),
+                source: std::io::Error::other(e),
+            })?;
+        }
         let parent = dst.parent().unwrap_or(dst);
         tokio::fs::create_dir_all(parent)
             .await
