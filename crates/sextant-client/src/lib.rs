@@ -649,40 +649,12 @@ impl Client {
     /// The entries directly inside the artifact folder `rel_path` of `run` (the root if `None`),
     /// with paths relative to the run's artifact root, as MLflow lists them.
     pub fn list_artifacts(&self, run: &Run, rel_path: Option<&str>) -> Result<Vec<FileInfo>> {
-        let dir = Self::artifact_path(run, "")?;
-        let rel = rel_path.unwrap_or("").trim_matches('/');
-        let full = if rel.is_empty() {
-            dir
-        } else {
-            format!("{dir}/{rel}")
-        };
-        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
-        let resp = self.send("GET", &url, &[("path", &full)], Body::None)?;
-        let page: FilesPage = self.decode("GET", &url, resp)?;
-        Ok(page
-            .files
-            .into_iter()
-            .map(|mut f| {
-                if !rel.is_empty() && !f.path.starts_with(&format!("{rel}/")) {
-                    f.path = format!("{rel}/{}", f.path);
-                }
-                f
-            })
-            .collect())
+        self.list_artifacts_at(&run.info.artifact_uri, rel_path.unwrap_or(""))
     }
 
     /// The bytes of the artifact `rel_path` of `run`.
     pub fn download_artifact(&self, run: &Run, rel_path: &str) -> Result<Vec<u8>> {
-        let url = self.artifacts_url(&Self::artifact_path(run, rel_path)?);
-        let resp = self.send("GET", &url, &[], Body::None)?;
-        let mut buf = Vec::new();
-        resp.into_reader()
-            .read_to_end(&mut buf)
-            .map_err(|e| ClientError::Unreachable {
-                base: self.base.clone(),
-                reason: format!("reading {url}: {e}"),
-            })?;
-        Ok(buf)
+        self.download_artifact_at(&run.info.artifact_uri, rel_path)
     }
 
     // ------------------------------------------------------------------ Sextant's own API
