@@ -112,6 +112,12 @@ async function check(name, { allow = [], chart = false, console: expectedLogs = 
     .map((e) => e.textContent), allow);
   assert.deepEqual(inlineErrors, [], `${name}: error shown on the page`);
   if (chart) {
+    // Charts load after the page is ready (their data comes in its own request): give them
+    // time to draw, then require points in every one.
+    await page.waitForFunction(() => {
+      const boxes = [...document.querySelectorAll('.chart-box')];
+      return boxes.length > 0 && boxes.every((e) => Number(e.dataset.points || 0) > 0);
+    }, null, { timeout: 15000 }).catch(() => {});
     const pts = await page.$$eval('.chart-box', (els) => els.map((e) => Number(e.dataset.points || 0)));
     assert.ok(pts.length > 0 && pts.every((n) => n > 0), `${name}: empty chart (${pts})`);
   }
