@@ -29,7 +29,7 @@ fn invalid(msg: impl Into<String>) -> CoreError {
     CoreError::InvalidParameter(msg.into())
 }
 
-/// `json.dumps(value)` of a string, as Python renders it (ASCII only, `\uXXXX` escapes).
+/// `json.dumps(value)` of a string, as Python renders it (ASCII only, `\u` + four hex digits escapes).
 pub fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

@@ -2,7 +2,7 @@
 //!
 //! A manifest is a JSON list of `{"md5": ..., "relpath": ...}` sorted by `relpath`, serialised
 //! exactly as Python's `json.dumps(entries, sort_keys=True)` does (`", "` and `": "` separators,
-//! every character outside printable ASCII escaped as `\uXXXX`). The directory's hash is the md5
+//! every character outside printable ASCII escaped as `\u` + four hex digits). The directory's hash is the md5
 //! of those bytes plus the suffix `.dir`, so byte-for-byte equality with DVC is what makes a
 //! directory added by one tool up to date for the other.
 
