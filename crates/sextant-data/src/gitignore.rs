@@ -23,7 +23,7 @@ pub fn escape(name: &str) -> String {
 }
 
 /// Make git ignore each of `paths` (absolute, inside `root`).
-pub(crate) fn ignore_paths(root: &Path, paths: &[PathBuf]) -> Result<()> {
+pub fn ignore_paths(root: &Path, paths: &[PathBuf]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
