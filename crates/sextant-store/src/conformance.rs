@@ -4,7 +4,7 @@
 //! `SEXTANT_TEST_PG_URI` names a server (`.ci/run` always starts one). Each check panics with a
 //! message naming the broken rule.
 
-use sextant_search::{parse_run_filter, parse_run_order_by};
+use sextant_search::{CmpOp, parse_run_filter, parse_run_order_by};
 use sextant_types::{LifecycleStage, Metric, RunStatus, Tag, ViewType, WireF64};
 
 use crate::{ExperimentSearch, MetadataStore, NewRun, RunSearch, RunUpdate, StoreError};
@@ -44,7 +44,9 @@ pub async fn run_all(store: &dyn MetadataStore, prefix: &str) {
     runs_and_batches(store, prefix).await;
     history_paging(store, prefix).await;
     search(store, prefix).await;
+    search_ordered_by_filtered_metric(store, prefix).await;
     charts(store, prefix).await;
+    run_stats(store, prefix).await;
 }
 
 pub async fn default_experiment(store: &dyn MetadataStore) {
@@ -391,6 +393,133 @@ pub async fn search(store: &dyn MetadataStore, prefix: &str) {
         .await
         .expect("search");
     assert_eq!(names(&r.items), ["run-1", "run-0"]);
+}
+
+/// A filter on the metric the search is ordered by (`metrics.acc > x ORDER BY metrics.acc`):
+/// the stores walk that metric's index instead of sorting every run, so check the answer
+/// against a brute-force one, with ties (broken by start time, then run id), NaN and missing
+/// values, deleted runs, another experiment's runs, a second order key and every page.
+pub async fn search_ordered_by_filtered_metric(store: &dyn MetadataStore, prefix: &str) {
+    let exp = store
+        .create_experiment(&format!("{prefix}-search-driven"), "", &[])
+        .await
+        .expect("create experiment");
+    let other = store
+        .create_experiment(&format!("{prefix}-search-driven-other"), "", &[])
+        .await
+        .expect("create experiment");
+    // (name, start, acc, opt, deleted): acc None = never logged.
+    let vals = [0.1, 0.5, 0.5, f64::NAN, 0.9, 0.2, 0.5, 0.7, 0.3, 0.5];
+    let mut rows = Vec::new();
+    for (i, v) in vals.iter().enumerate() {
+        let i = i64::try_from(i).expect("small");
+        let name = format!("r{i}");
+        let start = 5000 - (i % 4) * 10; // repeated start times: ties go to the run id
+        let acc = if i == 8 { None } else { Some(*v) };
+        let opt = if i % 3 == 0 { "sgd" } else { "adam" };
+        let id = new_run(store, &exp, &name, start).await;
+        let metrics = acc.map(|a| vec![metric("acc", a, 0, 1)]).unwrap_or_default();
+        store
+            .log_batch(&id, metrics, vec![Tag::new("opt", opt)], vec![])
+            .await
+            .expect("log");
+        let deleted = i == 6;
+        if deleted {
+            store
+                .set_run_lifecycle(&id, LifecycleStage::Deleted)
+                .await
+                .expect("delete");
+        }
+        rows.push((name, start, acc, opt, deleted, id));
+    }
+    let stray = new_run(store, &other, "stray", 1).await;
+    store
+        .log_batch(&stray, vec![metric("acc", 0.95, 0, 1)], vec![], vec![])
+        .await
+        .expect("log");
+
+    let cases: [(&str, &[&str]); 6] = [
+        ("metrics.acc > 0.15", &["metrics.acc DESC"]),
+        ("metrics.acc >= 0.5", &["metrics.acc ASC"]),
+        ("metrics.acc < 0.8 and params.opt = 'adam'", &["metrics.acc DESC"]),
+        ("metrics.acc = 0.5", &["metrics.acc DESC", "params.opt ASC"]),
+        ("metrics.acc <= 0.5", &["metrics.acc DESC", "attributes.run_name DESC"]),
+        ("metrics.acc > 2", &["metrics.acc DESC"]),
+    ];
+    for (filter, order) in cases {
+        let conds = parse_run_filter(filter).expect("valid filter");
+        let order_by: Vec<_> = order
+            .iter()
+            .map(|o| parse_run_order_by(o).expect("valid order"))
+            .collect();
+        // Brute force: the rows the filter keeps, sorted by the order keys, then start time
+        // (newest first), then run id.
+        let keep = |acc: Option<f64>, opt: &str| -> bool {
+            conds.iter().all(|c| {
+                let sextant_search::Literal::Number(x) = c.value else {
+                    return match &c.field {
+                        sextant_search::RunField::Param(_) => {
+                            matches!(&c.value, sextant_search::Literal::Str(s) if s == opt)
+                        }
+                        _ => unreachable!("test filters use numbers and strings"),
+                    };
+                };
+                let Some(a) = acc.filter(|a| !a.is_nan()) else {
+                    return false;
+                };
+                match c.op {
+                    CmpOp::Gt => a > x,
+                    CmpOp::Ge => a >= x,
+                    CmpOp::Lt => a < x,
+                    CmpOp::Le => a <= x,
+                    CmpOp::Eq => a == x,
+                    _ => unreachable!("test filters use comparisons"),
+                }
+            })
+        };
+        let mut want: Vec<_> = rows
+            .iter()
+            .filter(|r| !r.4 && keep(r.2, r.3))
+            .collect();
+        want.sort_by(|a, b| {
+            let mut ord = std::cmp::Ordering::Equal;
+            for o in order {
+                let k = match *o {
+                    "metrics.acc DESC" => b.2.partial_cmp(&a.2).expect("no NaN kept"),
+                    "metrics.acc ASC" => a.2.partial_cmp(&b.2).expect("no NaN kept"),
+                    "params.opt ASC" => a.3.cmp(b.3),
+                    "attributes.run_name DESC" => b.0.cmp(&a.0),
+                    _ => unreachable!(),
+                };
+                ord = ord.then(k);
+            }
+            ord.then(b.1.cmp(&a.1)).then(a.5.cmp(&b.5))
+        });
+        let want: Vec<String> = want.iter().map(|r| r.0.clone()).collect();
+        for page in [1_u64, 2, 3, 100] {
+            let mut got = Vec::new();
+            let mut offset = 0;
+            loop {
+                let p = store
+                    .search_runs(RunSearch {
+                        experiment_ids: vec![exp.clone()],
+                        filter: conds.clone(),
+                        order_by: order_by.clone(),
+                        view: ViewType::ActiveOnly,
+                        max_results: page,
+                        offset,
+                    })
+                    .await
+                    .expect("search");
+                got.extend(p.items.iter().map(|r| r.info.run_name.clone()));
+                match p.next_offset {
+                    Some(n) => offset = n,
+                    None => break,
+                }
+            }
+            assert_eq!(got, want, "{filter} ORDER BY {order:?}, pages of {page}");
+        }
+    }
 }
 
 /// The chart buckets a brute-force pass over `(step, ts, value)` points gives: what

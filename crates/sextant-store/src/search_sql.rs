@@ -294,14 +294,39 @@ fn stage_in(sql: &mut Sql, col: &str, view: sextant_types::ViewType) {
     }
 }
 
+/// The filter condition, if any, that lets a run search be driven by the first order-by
+/// metric's index: a comparison on that same metric that only a present, non-NaN value can
+/// satisfy (`metrics.acc > 0.5 ... ORDER BY metrics.acc DESC`). Then the order-by join can be an
+/// inner join, no row sorts as NaN or missing, and the database walks
+/// `latest_metrics (key, value)` in order and stops after one page, instead of sorting every
+/// matching run.
+fn metric_driver(s: &RunSearch) -> Option<usize> {
+    let RunField::Metric(key) = &s.order_by.first()?.field else {
+        return None;
+    };
+    s.filter.iter().position(|c| {
+        matches!(&c.field, RunField::Metric(k) if k == key)
+            && matches!(
+                c.op,
+                CmpOp::Eq | CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge
+            )
+            && matches!(c.value, Literal::Number(_))
+    })
+}
+
 /// SQL selecting one page (plus one row, to know whether more follow) of a run search.
 pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
+    let driver = metric_driver(s);
     let mut joins = Sql::default();
     let mut order: Vec<String> = Vec::new();
     let mut saw_start_time = false;
     for (i, ob) in s.order_by.iter().enumerate() {
         let dir = if ob.ascending { "ASC" } else { "DESC" };
         match &ob.field {
+            RunField::Metric(_) if i == 0 && driver.is_some() => {
+                // Inner-joined in FROM below: always present and never NaN.
+                order.push(format!("o0.value {dir}"));
+            }
             RunField::Metric(key) => {
                 joins.push(&format!(
                     " LEFT JOIN latest_metrics o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.key = ?"
@@ -342,9 +367,26 @@ pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
     order.push("r.run_uuid ASC".into());
 
     let mut sql = Sql::default();
-    sql.push(&format!("SELECT {RUN_COLUMNS} FROM runs r"));
-    sql.append(joins);
-    sql.push(" WHERE ");
+    let driven = driver.and_then(|ci| match &s.order_by[0].field {
+        RunField::Metric(key) => Some((ci, key)),
+        _ => None,
+    });
+    if let Some((ci, key)) = driven {
+        sql.push(&format!(
+            "SELECT {RUN_COLUMNS} FROM latest_metrics o0 \
+             JOIN runs r ON r.run_uuid = o0.run_uuid AND o0.key = ?"
+        ));
+        sql.bind(key.as_str());
+        sql.append(joins);
+        sql.push(" WHERE o0.is_nan = 0 AND ");
+        let c = &s.filter[ci];
+        compare(&mut sql, d, "o0.value", c.op, literal_value(&c.value), None);
+        sql.push(" AND ");
+    } else {
+        sql.push(&format!("SELECT {RUN_COLUMNS} FROM runs r"));
+        sql.append(joins);
+        sql.push(" WHERE ");
+    }
     let ids: Vec<i64> = s
         .experiment_ids
         .iter()
@@ -360,7 +402,10 @@ pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
     }
     sql.push(" AND ");
     stage_in(&mut sql, "r.lifecycle_stage", s.view);
-    for c in &s.filter {
+    for (ci, c) in s.filter.iter().enumerate() {
+        if Some(ci) == driver {
+            continue; // already a condition on o0
+        }
         sql.push(" AND ");
         run_condition(&mut sql, d, c);
     }
