@@ -418,7 +418,9 @@ pub async fn search_ordered_by_filtered_metric(store: &dyn MetadataStore, prefix
         let acc = if i == 8 { None } else { Some(*v) };
         let opt = if i % 3 == 0 { "sgd" } else { "adam" };
         let id = new_run(store, &exp, &name, start).await;
-        let metrics = acc.map(|a| vec![metric("acc", a, 0, 1)]).unwrap_or_default();
+        let metrics = acc
+            .map(|a| vec![metric("acc", a, 0, 1)])
+            .unwrap_or_default();
         store
             .log_batch(&id, metrics, vec![Tag::new("opt", opt)], vec![])
             .await
@@ -441,9 +443,15 @@ pub async fn search_ordered_by_filtered_metric(store: &dyn MetadataStore, prefix
     let cases: [(&str, &[&str]); 6] = [
         ("metrics.acc > 0.15", &["metrics.acc DESC"]),
         ("metrics.acc >= 0.5", &["metrics.acc ASC"]),
-        ("metrics.acc < 0.8 and params.opt = 'adam'", &["metrics.acc DESC"]),
+        (
+            "metrics.acc < 0.8 and params.opt = 'adam'",
+            &["metrics.acc DESC"],
+        ),
         ("metrics.acc = 0.5", &["metrics.acc DESC", "params.opt ASC"]),
-        ("metrics.acc <= 0.5", &["metrics.acc DESC", "attributes.run_name DESC"]),
+        (
+            "metrics.acc <= 0.5",
+            &["metrics.acc DESC", "attributes.run_name DESC"],
+        ),
         ("metrics.acc > 2", &["metrics.acc DESC"]),
     ];
     for (filter, order) in cases {
@@ -477,10 +485,7 @@ pub async fn search_ordered_by_filtered_metric(store: &dyn MetadataStore, prefix
                 }
             })
         };
-        let mut want: Vec<_> = rows
-            .iter()
-            .filter(|r| !r.4 && keep(r.2, r.3))
-            .collect();
+        let mut want: Vec<_> = rows.iter().filter(|r| !r.4 && keep(r.2, r.3)).collect();
         want.sort_by(|a, b| {
             let mut ord = std::cmp::Ordering::Equal;
             for o in order {
