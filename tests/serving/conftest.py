@@ -118,3 +118,23 @@ def serve(tracking, workdir, request):
     yield start
     for p in procs:
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def matrix(tracking):
+    """Every model of the matrix logged, registered, approved and aliased (protected alias)."""
+    import models as M
+
+    out = {}
+    for short, build in M.MATRIX.items():
+        name = f"conf-{short}"
+        model, data = build()
+        onx = M.to_onnx(model, data)
+        example = data[:3]
+        version = M.log_and_register(name, onx, example, tracking)
+        M.approve(tracking, name, version)
+        M.promote(tracking, name, version, M.ALIAS)
+        M.sextant_api(tracking, "PUT", f"models/{name}/protected-aliases/{M.ALIAS}")
+        test_inputs = data[100:120]
+        out[name] = {"onnx": onx, "inputs": test_inputs, "expected": M.reference(onx, test_inputs), "version": version}
+    return out

@@ -14,6 +14,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+ALIAS = "champion"  # the protected alias every model of the matrix is served under
 RNG = np.random.RandomState(42)
 X = RNG.rand(200, 4).astype(np.float32)
 Y_REG = (X @ np.array([1.0, -2.0, 0.5, 3.0]) + 0.1 * RNG.rand(200)).astype(np.float32)

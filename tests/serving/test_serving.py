@@ -5,31 +5,12 @@ import threading
 import time
 
 import numpy as np
-import pytest
 import requests
 
 import models as M
 
-ALIAS = "champion"
+ALIAS = M.ALIAS
 TOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def matrix(tracking):
-    """Every model of the matrix logged, registered, approved and aliased, protected alias."""
-    out = {}
-    for short, build in M.MATRIX.items():
-        name = f"conf-{short}"
-        model, data = build()
-        onx = M.to_onnx(model, data)
-        example = data[:3]
-        version = M.log_and_register(name, onx, example, tracking)
-        M.approve(tracking, name, version)
-        M.promote(tracking, name, version, ALIAS)
-        M.sextant_api(tracking, "PUT", f"models/{name}/protected-aliases/{ALIAS}")
-        test_inputs = data[100:120]
-        out[name] = {"onnx": onx, "inputs": test_inputs, "expected": M.reference(onx, test_inputs), "version": version}
-    return out
 
 
 def check_matches(base, name, case):

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,18 +13,32 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::batch::BatchOptions;
 use crate::error::ServingError;
 use crate::metrics::Metrics;
 use crate::mlmodel::Spec;
 use crate::model::ServedModel;
+use crate::reqlog::{Record, RequestLog};
 use crate::scoring;
 use crate::slot::Slot;
+use crate::tensor::Tensor;
+
+/// Bodies up to this size are decoded on the request's own task; larger ones on the blocking
+/// pool (a thread hand-off costs more than decoding a small body).
+const INLINE_BODY_BYTES: usize = 64 * 1024;
+/// Engine calls on up to this many input values run on the request's task; larger ones on the
+/// blocking pool.
+const INLINE_VALUES: usize = 4096;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub slots: Arc<BTreeMap<String, Arc<Slot>>>,
     pub metrics: Arc<Metrics>,
+    /// Micro-batching, when on (`--batch-window-ms`).
+    pub batch: Option<BatchOptions>,
+    /// The request log, when on (`--request-log`).
+    pub request_log: Option<Arc<RequestLog>>,
 }
 
 impl AppState {
@@ -37,6 +51,8 @@ impl AppState {
                     .collect(),
             ),
             metrics: Arc::default(),
+            batch: None,
+            request_log: None,
         }
     }
 }
@@ -146,23 +162,59 @@ fn parse_body(body: &Bytes) -> Result<Value, ServingError> {
         .map_err(|e| ServingError::BadInput(format!("the request body is not JSON: {e}")))
 }
 
-/// Run a prediction on a blocking thread, timing it for the metrics.
-async fn predict<F>(s: &AppState, name: &str, body: Bytes, f: F) -> Response
+/// Run `f` on the blocking pool.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ServingError>
 where
-    F: FnOnce(&ServedModel, Value) -> Result<Value, ServingError> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ServingError> + Send + 'static,
 {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ServingError::Inference(format!(
+            "the prediction task failed: {e}"
+        )))
+    })
+}
+
+/// The protocol a prediction request came in: how its body becomes the graph's inputs and
+/// the outputs an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Mlflow,
+    V2,
+}
+
+impl Protocol {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Mlflow => "mlflow",
+            Self::V2 => "v2",
+        }
+    }
+
+    fn decode(self, m: &ServedModel, body: &Bytes) -> Result<Vec<Tensor>, ServingError> {
+        let body = parse_body(body)?;
+        match self {
+            Self::Mlflow => m.inputs_mlflow(&body),
+            Self::V2 => scoring::parse_v2(&body, m.engine.inputs()),
+        }
+    }
+
+    fn encode(self, m: &ServedModel, out: &[Tensor]) -> Value {
+        match self {
+            Self::Mlflow => scoring::mlflow_answer(m.outputs(), out),
+            Self::V2 => scoring::v2_answer(&m.name, &m.version, m.outputs(), out),
+        }
+    }
+}
+
+/// Answer one prediction request, timing it for the metrics.
+async fn predict(s: &AppState, name: &str, body: Bytes, protocol: Protocol) -> Response {
     let started = Instant::now();
     let m = match model_of(s, name) {
         Ok(m) => m,
         Err(e) => return serving_error(&e),
     };
-    let m2 = Arc::clone(&m);
-    let res = tokio::task::spawn_blocking(move || f(&m2, parse_body(&body)?)).await;
-    let res = res.unwrap_or_else(|e| {
-        Err(ServingError::Inference(format!(
-            "the prediction task failed: {e}"
-        )))
-    });
+    let res = answer(s, &m, body, protocol, started).await;
     s.metrics
         .record(&m.name, &m.version, started.elapsed(), res.is_ok());
     match res {
@@ -171,9 +223,46 @@ where
     }
 }
 
-fn mlflow_predict(m: &ServedModel, body: Value) -> Result<Value, ServingError> {
-    let (out, _) = m.predict_mlflow(&body)?;
-    Ok(scoring::mlflow_answer(m.outputs(), &out))
+/// Decode, run (batched when batching is on), encode, and hand a sampled record to the
+/// request log. Small requests stay on their task; big ones go to the blocking pool.
+async fn answer(
+    s: &AppState,
+    m: &Arc<ServedModel>,
+    body: Bytes,
+    protocol: Protocol,
+    started: Instant,
+) -> Result<Value, ServingError> {
+    let time = SystemTime::now();
+    let inputs = if body.len() <= INLINE_BODY_BYTES {
+        protocol.decode(m, &body)?
+    } else {
+        let m2 = Arc::clone(m);
+        blocking(move || protocol.decode(&m2, &body)).await?
+    };
+    let log = s.request_log.as_ref().filter(|l| l.sampled());
+    let logged = log.map(|_| inputs.clone());
+    let out = match s.batch {
+        Some(opts) => m.run_batched(opts, &s.metrics, inputs).await?,
+        None if inputs.iter().map(|t| t.data.len()).sum::<usize>() <= INLINE_VALUES => {
+            m.engine.run(inputs)?
+        }
+        None => {
+            let m2 = Arc::clone(m);
+            blocking(move || m2.engine.run(inputs)).await?
+        }
+    };
+    let value = protocol.encode(m, &out);
+    if let (Some(log), Some(inputs)) = (log, logged) {
+        log.submit(Record {
+            time,
+            model: Arc::clone(m),
+            protocol: protocol.name(),
+            latency: started.elapsed(),
+            inputs,
+            outputs: out,
+        });
+    }
+    Ok(value)
 }
 
 async fn invocations(State(s): State<AppState>, body: Bytes) -> Response {
@@ -195,7 +284,7 @@ async fn invocations(State(s): State<AppState>, body: Bytes) -> Response {
             );
         }
     };
-    predict(&s, &name, body, mlflow_predict).await
+    predict(&s, &name, body, Protocol::Mlflow).await
 }
 
 async fn model_invocations(
@@ -203,16 +292,11 @@ async fn model_invocations(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Response {
-    predict(&s, &name, body, mlflow_predict).await
+    predict(&s, &name, body, Protocol::Mlflow).await
 }
 
 async fn v2_infer(State(s): State<AppState>, Path(name): Path<String>, body: Bytes) -> Response {
-    predict(&s, &name, body, |m, body| {
-        let inputs = scoring::parse_v2(&body, m.engine.inputs())?;
-        let out = m.engine.run(inputs)?;
-        Ok(scoring::v2_answer(&m.name, &m.version, m.outputs(), &out))
-    })
-    .await
+    predict(&s, &name, body, Protocol::V2).await
 }
 
 async fn v2_ready(State(s): State<AppState>) -> StatusCode {

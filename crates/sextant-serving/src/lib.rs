@@ -12,10 +12,15 @@
 //!   signature before a model is served or swapped in;
 //! - **hot swap** ([`slot`]): aliases are polled, a new version loads in the background and
 //!   replaces the old one atomically; a failing version leaves the old one serving;
-//! - **the HTTP API** ([`http`]): MLflow's scoring protocol, KServe V2, `/metrics`, a demo page.
+//! - **the HTTP API** ([`http`]): MLflow's scoring protocol, KServe V2, `/metrics`, a demo page;
+//! - **micro-batching** ([`batch`]): concurrent requests to one model stacked into one engine
+//!   call within a small window (off by default);
+//! - **the request log** ([`reqlog`]): sampled inputs and outputs as JSON lines, written off the
+//!   request path, for the drift monitor.
 //!
 //! It does not own the registry (the tracking server does) nor argument parsing (the binary).
 
+pub mod batch;
 pub mod engine;
 pub mod error;
 pub mod http;
@@ -23,6 +28,7 @@ pub mod metrics;
 pub mod mlmodel;
 pub mod model;
 pub mod registry;
+pub mod reqlog;
 pub mod scoring;
 pub mod server;
 pub mod slot;

@@ -2,11 +2,14 @@
 //! before it is served ("fail early").
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
+use crate::batch::{BatchOptions, Batcher};
 use crate::engine::{self, Engine, EngineChoice};
 use crate::error::{Result, ServingError};
+use crate::metrics::Metrics;
 use crate::mlmodel::{MlModel, Signature, Spec};
 use crate::scoring;
 use crate::tensor::{IoSpec, Tensor};
@@ -20,6 +23,8 @@ pub struct ServedModel {
     /// The input example as a scoring request, for the demo page.
     pub example: Option<Value>,
     pub run_id: Option<String>,
+    /// The micro-batcher of this version, started on its first request when batching is on.
+    batcher: OnceLock<Batcher>,
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -63,17 +68,37 @@ impl ServedModel {
             signature: ml.as_ref().and_then(|m| m.signature.clone()),
             example,
             run_id: ml.and_then(|m| m.run_id),
+            batcher: OnceLock::new(),
         };
         model.check()?;
         Ok(model)
     }
 
+    /// The graph's inputs for an MLflow-format request body (checked against the signature).
+    pub fn inputs_mlflow(&self, body: &Value) -> Result<Vec<Tensor>> {
+        let parsed = scoring::parse_mlflow(body)?;
+        scoring::to_inputs(&parsed, self.engine.inputs(), self.signature.as_ref())
+    }
+
     /// Predict from MLflow-format request body.
     pub fn predict_mlflow(&self, body: &Value) -> Result<(Vec<Tensor>, usize)> {
-        let parsed = scoring::parse_mlflow(body)?;
-        let inputs = scoring::to_inputs(&parsed, self.engine.inputs(), self.signature.as_ref())?;
+        let inputs = self.inputs_mlflow(body)?;
         let rows = inputs.first().map_or(0, Tensor::rows);
         Ok((self.engine.run(inputs)?, rows))
+    }
+
+    /// Run `inputs` through this version's micro-batcher (started on first use; needs a tokio
+    /// runtime).
+    pub async fn run_batched(
+        self: &Arc<Self>,
+        opts: BatchOptions,
+        metrics: &Arc<Metrics>,
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>> {
+        let batcher = self
+            .batcher
+            .get_or_init(|| Batcher::start(opts, Arc::clone(metrics)));
+        batcher.run(Arc::clone(self), inputs).await
     }
 
     pub fn outputs(&self) -> &[IoSpec] {

@@ -5,12 +5,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use sextant_client::Client;
 
+use crate::batch::BatchOptions;
 use crate::engine::EngineChoice;
 use crate::error::{Result, ServingError};
 use crate::http::{AppState, app};
+use crate::metrics::Metrics;
 use crate::registry::ModelRef;
+use crate::reqlog::{RequestLog, RequestLogOptions};
 use crate::slot::{Slot, poll_forever};
 
 /// What to serve and where.
@@ -22,6 +26,10 @@ pub struct ServeOptions {
     pub poll_interval: Duration,
     /// Where versions are downloaded before they load.
     pub work_dir: PathBuf,
+    /// Micro-batching (off when `None`).
+    pub batch: Option<BatchOptions>,
+    /// The request log (off when `None`).
+    pub request_log: Option<RequestLogOptions>,
 }
 
 /// Load every model (a model that fails is reported, not served), then serve until
@@ -31,6 +39,13 @@ pub async fn serve(
     opts: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    // A request log that cannot be opened stops the start, before any model is loaded.
+    let request_log = opts
+        .request_log
+        .as_ref()
+        .map(|o| RequestLog::open(o, Arc::clone(&metrics)))
+        .transpose()?;
     let slots: Vec<Arc<Slot>> = opts
         .models
         .iter()
@@ -78,10 +93,28 @@ pub async fn serve(
         "sextant serve {} listening on http://{local}",
         env!("CARGO_PKG_VERSION")
     );
-    let served = axum::serve(listener, app(AppState::new(slots)))
+    if let Some(b) = &opts.batch {
+        tracing::info!(
+            window_ms = b.window.as_secs_f64() * 1e3,
+            max_rows = b.max_rows,
+            "micro-batching on"
+        );
+    }
+    let mut state = AppState::new(slots);
+    state.metrics = metrics;
+    state.batch = opts.batch;
+    state.request_log = request_log.clone();
+    // Answers are written whole; no reason to let Nagle hold a small one back.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let served = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     poller.abort();
+    if let Some(log) = request_log {
+        log.close();
+    }
     served.map_err(|source| ServingError::Bind {
         addr: local.to_string(),
         source,

@@ -90,10 +90,19 @@ impl Slot {
         let resolved = match registry::resolve(client, &self.model) {
             Ok(r) => r,
             Err(e) => {
-                // A transient network failure keeps the status of the last good check.
+                // Whatever serves keeps serving: a version refused by review is never loaded,
+                // and a transient network failure changes nothing.
                 let serving = self.current().map(|m| m.version.clone());
-                tracing::warn!(model = %self.model, ?serving, error = %e, "cannot resolve; keeping what serves");
-                self.set_status(|s| s.error = Some(e.to_string()));
+                let message = e.to_string();
+                let repeated = self.last_error().as_deref() == Some(message.as_str());
+                if matches!(e, ServingError::NotApproved { .. }) {
+                    if !repeated {
+                        tracing::error!(model = %self.model, ?serving, error = %e, "refused by review: not served; the previous version (if any) keeps serving");
+                    }
+                } else if !repeated {
+                    tracing::warn!(model = %self.model, ?serving, error = %e, "cannot resolve; keeping what serves");
+                }
+                self.set_status(|s| s.error = Some(message));
                 return false;
             }
         };

@@ -157,6 +157,43 @@ impl Tensor {
     }
 }
 
+/// Stack tensors along their first dimension (the micro-batcher's concatenation). `None` when
+/// they cannot be stacked: a scalar, or a different type or trailing shape.
+pub fn concat_rows(parts: &[&Tensor]) -> Option<Tensor> {
+    let first = parts.first()?;
+    let tail = first.shape.get(1..)?;
+    let ty = first.data.ty();
+    if parts
+        .iter()
+        .any(|t| t.shape.get(1..) != Some(tail) || t.data.ty() != ty)
+    {
+        return None;
+    }
+    macro_rules! cat {
+        ($variant:ident) => {{
+            let mut out = Vec::with_capacity(parts.iter().map(|t| t.data.len()).sum());
+            for t in parts {
+                let Data::$variant(v) = &t.data else {
+                    return None;
+                };
+                out.extend_from_slice(v);
+            }
+            Data::$variant(out)
+        }};
+    }
+    let data = match ty {
+        ElemType::F32 => cat!(F32),
+        ElemType::F64 => cat!(F64),
+        ElemType::I64 => cat!(I64),
+        ElemType::I32 => cat!(I32),
+        ElemType::Bool => cat!(Bool),
+        ElemType::Str => cat!(Str),
+    };
+    let mut shape = first.shape.clone();
+    shape[0] = parts.iter().map(|t| t.shape[0]).sum();
+    Some(Tensor { shape, data })
+}
+
 /// Build a tensor of type `ty` from JSON scalars, naming `what` in errors.
 pub fn from_json_scalars(
     ty: ElemType,
@@ -250,6 +287,37 @@ mod tests {
         };
         assert_eq!(t.to_json(), json!([[0, 1, 2], [3, 4, 5]]));
         assert_eq!(t.slice_rows(1, 2).to_json(), json!([[3, 4, 5]]));
+    }
+
+    #[test]
+    fn stacking_and_slicing_rows_round_trip() {
+        let a = Tensor {
+            shape: vec![1, 2],
+            data: Data::F32(vec![1.0, 2.0]),
+        };
+        let b = Tensor {
+            shape: vec![2, 2],
+            data: Data::F32(vec![3.0, 4.0, 5.0, 6.0]),
+        };
+        let both = concat_rows(&[&a, &b]).unwrap();
+        assert_eq!(both.shape, vec![3, 2]);
+        assert_eq!(both.slice_rows(0, 1), a);
+        assert_eq!(both.slice_rows(1, 3), b);
+        let other_width = Tensor {
+            shape: vec![1, 3],
+            data: Data::F32(vec![1.0, 2.0, 3.0]),
+        };
+        assert!(concat_rows(&[&a, &other_width]).is_none());
+        let other_type = Tensor {
+            shape: vec![1, 2],
+            data: Data::F64(vec![1.0, 2.0]),
+        };
+        assert!(concat_rows(&[&a, &other_type]).is_none());
+        let scalar = Tensor {
+            shape: vec![],
+            data: Data::F32(vec![1.0]),
+        };
+        assert!(concat_rows(&[&scalar, &scalar]).is_none());
     }
 
     #[test]

@@ -613,6 +613,8 @@ mod tests {
 ///   sextant serve --model fraud-detector@production
 ///   sextant serve --models 'vessel-*@production' --port 8080
 ///   sextant serve --model churn@staging --engine tract --poll-interval 30
+///   sextant serve --model fraud-detector@production --batch-window-ms 2
+///   sextant serve --model fraud-detector@production --request-log requests.jsonl --request-log-sample 0.1
 ///   curl -s localhost:5001/invocations -H 'Content-Type: application/json' \
 ///        -d '{"dataframe_split": {"columns": ["x1","x2"], "data": [[1.0, 2.0]]}}'
 #[derive(Debug, Args)]
@@ -640,4 +642,19 @@ pub struct ServeArgs {
     /// Seconds between checks of each alias for a new version.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     pub poll_interval: f64,
+    /// Micro-batching: concurrent requests to one model arriving within this many milliseconds
+    /// are stacked into one engine call (more throughput under load, up to this much more
+    /// latency). 0 turns it off.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub batch_window_ms: f64,
+    /// The most rows one batched engine call stacks (a request with more runs alone).
+    #[arg(long, value_name = "ROWS", default_value_t = 256)]
+    pub batch_max_rows: usize,
+    /// Append sampled predictions (time, model, version, inputs, outputs, latency) to this file
+    /// as JSON lines, written off the request path (docs/serving.md describes the format).
+    #[arg(long, value_name = "PATH")]
+    pub request_log: Option<std::path::PathBuf>,
+    /// The fraction of predictions written to --request-log, 0 to 1.
+    #[arg(long, value_name = "FRACTION", default_value_t = 1.0)]
+    pub request_log_sample: f64,
 }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sextant_client::Client;
+use sextant_serving::batch::BatchOptions;
 use sextant_serving::engine::EngineChoice;
 use sextant_serving::registry::{self, ModelRef};
+use sextant_serving::reqlog::RequestLogOptions;
 use sextant_serving::server::{ServeOptions, serve};
 
 use crate::cli::ServeArgs;
@@ -24,6 +26,29 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             args.poll_interval
         );
     }
+    if !(args.batch_window_ms.is_finite() && (0.0..=1000.0).contains(&args.batch_window_ms)) {
+        bail!(
+            "--batch-window-ms must be between 0 (off) and 1000, got {}",
+            args.batch_window_ms
+        );
+    }
+    if args.batch_max_rows == 0 {
+        bail!("--batch-max-rows must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&args.request_log_sample) {
+        bail!(
+            "--request-log-sample is a fraction between 0 and 1, got {}",
+            args.request_log_sample
+        );
+    }
+    let batch = (args.batch_window_ms > 0.0).then(|| BatchOptions {
+        window: Duration::from_secs_f64(args.batch_window_ms / 1000.0),
+        max_rows: args.batch_max_rows,
+    });
+    let request_log = args.request_log.clone().map(|path| RequestLogOptions {
+        path,
+        sample: args.request_log_sample,
+    });
     let client = Client::from_env(args.tracking_uri.clone())?;
     let mut models = Vec::new();
     for spec in &args.model {
@@ -51,38 +76,16 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         addr: format!("{}:{}", args.host, args.port),
         poll_interval: Duration::from_secs_f64(args.poll_interval),
         work_dir: work.clone(),
+        batch,
+        request_log,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("sextant-serve")
         .build()
         .context("cannot start the async runtime")?;
-    let result = rt.block_on(serve(client, opts, shutdown_signal()));
+    let result = rt.block_on(serve(client, opts, crate::shutdown::requested()));
     let _ = std::fs::remove_dir_all(&work);
     result?;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
 }

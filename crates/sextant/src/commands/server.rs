@@ -118,7 +118,7 @@ async fn serve(s: ServerSettings) -> Result<()> {
     sextant_server::serve(
         listener,
         sextant_server::app(state),
-        shutdown_signal(),
+        crate::shutdown::requested(),
         s.grace,
     )
     .await
@@ -135,28 +135,6 @@ fn redact(uri: &str) -> String {
         },
         _ => uri.to_owned(),
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
 #[cfg(test)]
