@@ -52,6 +52,10 @@ pub enum Command {
     Compare(Box<CompareArgs>),
     // About and help (with examples) come from `ServeArgs`'s own doc comment.
     Serve(ServeArgs),
+    // About and help (with examples) come from `ReproArgs`'s own doc comment.
+    Repro(ReproArgs),
+    /// Show the pipeline's stages and how they depend on each other (text, --json, --dot).
+    Dag(DagArgs),
 }
 
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
@@ -414,6 +418,83 @@ pub enum DataRemoteCommand {
         /// Remote name.
         name: String,
     },
+}
+
+/// Bring the pipeline of dvc.yaml up to date, on DVC's formats (dvc.yaml, dvc.lock, the run
+/// cache): `sextant repro` and `dvc repro` work on the same repository.
+///
+/// A stage runs when its command, a dependency, a param or an output differs from dvc.lock
+/// (or it is always_changed; never when frozen), upstream stages first. Independent stages run
+/// at once with -j. Each stage's lock entry is written as soon as it finishes, so a repro that
+/// is killed and started again runs only what had not finished. When a stage's exact inputs
+/// ran before (dvc.lock or the run cache), its outputs are checked out instead of recomputed.
+///
+/// Examples:
+///   sextant repro                         # every stage that is stale
+///   sextant repro train -j 4              # train and what it needs, 4 stages at once
+///   sextant repro --dry                   # what would run, and why
+///   sextant repro --pull --push           # a spot machine: restore what ran elsewhere, share what runs here
+///   sextant repro -s evaluate --force     # only evaluate, even if up to date
+///   sextant repro --json | jq '.stages[] | select(.action == "ran") | .stage'
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct ReproArgs {
+    /// Stages to bring up to date (names, or a foreach/matrix group name) [default: all].
+    pub targets: Vec<String>,
+    /// Run the stages even when up to date (never restore them from the run cache).
+    #[arg(long, short = 'f')]
+    pub force: bool,
+    /// Only print what would run, and why.
+    #[arg(long)]
+    pub dry: bool,
+    /// Only the targets, not the stages they depend on.
+    #[arg(long, short = 's')]
+    pub single_item: bool,
+    /// Stages run at once.
+    #[arg(long, short = 'j', default_value_t = 1)]
+    pub jobs: usize,
+    /// Push each finished stage's outputs and run-cache entry to the remote at once.
+    #[arg(long)]
+    pub push: bool,
+    /// Fetch the run cache, and the outputs of stages that ran elsewhere, from the remote.
+    #[arg(long)]
+    pub pull: bool,
+    /// The remote for --push and --pull [default: core.remote].
+    #[arg(long, short = 'r')]
+    pub remote: Option<String>,
+    /// Do not restore outputs from the run cache (runs are still recorded in it).
+    #[arg(long)]
+    pub no_run_cache: bool,
+    /// At the end, print every stage's action and reasons as JSON on stdout (the commands'
+    /// own output goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Record each stage that runs (or is restored) as a run of this tracking server, under a
+    /// parent run for the whole repro.
+    #[arg(long, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// The experiment of those runs, by name (created if missing). [default: Default]
+    #[arg(long, short = 'e', env = env::MLFLOW_EXPERIMENT_NAME)]
+    pub experiment: Option<String>,
+}
+
+/// Show the stages of dvc.yaml and the paths that link them, upstream first.
+///
+/// Examples:
+///   sextant dag
+///   sextant dag train --json
+///   sextant dag --dot | dot -Tsvg > pipeline.svg
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct DagArgs {
+    /// Only these stages and what they depend on [default: all].
+    pub targets: Vec<String>,
+    /// Nodes and edges as JSON.
+    #[arg(long, conflicts_with = "dot")]
+    pub json: bool,
+    /// Graphviz dot.
+    #[arg(long)]
+    pub dot: bool,
 }
 
 /// Run any command as a tracked run, with everything needed to reproduce it.

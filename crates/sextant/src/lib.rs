@@ -23,6 +23,8 @@ pub fn main() -> ExitCode {
         // Exit 1 on a regression comes back as Ok; its errors (usage, data) fall to exit 2 below.
         cli::Command::Compare(args) => commands::compare::run(*args),
         cli::Command::Serve(args) => commands::serve::run(args),
+        cli::Command::Repro(args) => commands::pipeline::repro(args, cli.global.quiet),
+        cli::Command::Dag(args) => commands::pipeline::dag(args),
     };
     match result {
         Ok(code) => code,

@@ -101,6 +101,12 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let st = repo.status(only.as_deref(), &bars)?;
+            // Stale pipeline stages too (as `dvc status`), unless targets narrow it to data.
+            let stages = if targets.is_empty() {
+                super::pipeline::stale_stages(&cwd)?
+            } else {
+                Vec::new()
+            };
             if args.json {
                 // DVC's `status --json` shape: {"x.dvc": [{"changed outs": {"x": "modified"}}]}
                 let mut m: BTreeMap<String, BTreeMap<String, &str>> = BTreeMap::new();
@@ -109,14 +115,18 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                         .or_default()
                         .insert(s.path.clone(), s.change.as_str());
                 }
-                let v: BTreeMap<String, serde_json::Value> = m
+                let mut v: BTreeMap<String, serde_json::Value> = m
                     .into_iter()
                     .map(|(k, outs)| (k, serde_json::json!([{ "changed outs": outs }])))
                     .collect();
+                for s in &stages {
+                    v.insert(s.stage.clone(), s.to_dvc_json());
+                }
                 println!("{}", serde_json::to_string_pretty(&v)?);
-            } else if st.is_empty() {
+            } else if st.is_empty() && stages.is_empty() {
                 println!("Data and pipelines are up to date.");
             } else {
+                super::pipeline::print_stage_status(&stages);
                 let mut last = "";
                 for s in &st {
                     if s.pointer != last {
