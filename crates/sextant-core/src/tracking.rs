@@ -655,11 +655,10 @@ pub const MAX_CHART_POINTS: usize = 20_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExperimentSummary {
     pub experiment_id: String,
-    /// Active runs counted, at most `limit`.
+    /// Active runs (an exact count).
     pub run_count: u64,
-    /// True when there are more than `run_count` runs (counting stopped at the limit).
-    pub more: bool,
-    /// The latest start or end time of a run, else the experiment's last update.
+    /// The latest start or end time of an active run or the experiment's last update,
+    /// whichever is later.
     pub last_activity: Option<i64>,
 }
 
@@ -737,52 +736,23 @@ impl TrackingService {
         })
     }
 
-    /// How many active runs an experiment has (counting stops past `limit`) and when it last
-    /// saw activity.
-    pub async fn experiment_summary(&self, id: &str, limit: u64) -> Result<ExperimentSummary> {
+    /// How many active runs an experiment has and when it last saw activity: one SQL count in
+    /// the store, however many runs there are.
+    pub async fn experiment_summary(&self, id: &str) -> Result<ExperimentSummary> {
         let exp = self.get_experiment(id).await?;
-        let mut count = 0u64;
-        let mut last = Some(exp.last_update_time).filter(|t| *t > 0);
-        let mut offset = 0u64;
-        loop {
-            let page = self
-                .search_runs(
-                    vec![exp.experiment_id.clone()],
-                    SearchRequest {
-                        filter: String::new(),
-                        order_by: vec!["attributes.start_time DESC".to_owned()],
-                        max_results: Some(limit.saturating_sub(count).clamp(1, 50_000) + 1),
-                        offset,
-                    },
-                    ViewType::ActiveOnly,
-                )
-                .await?;
-            for r in &page.items {
-                for t in [r.info.start_time, r.info.end_time].into_iter().flatten() {
-                    last = Some(last.map_or(t, |l: i64| l.max(t)));
-                }
-            }
-            let n = page.items.len() as u64;
-            count += n;
-            if count > limit {
-                return Ok(ExperimentSummary {
-                    experiment_id: exp.experiment_id,
-                    run_count: limit,
-                    more: true,
-                    last_activity: last,
-                });
-            }
-            match page.next_offset {
-                Some(o) if n > 0 => offset = o,
-                _ => {
-                    return Ok(ExperimentSummary {
-                        experiment_id: exp.experiment_id,
-                        run_count: count,
-                        more: false,
-                        last_activity: last,
-                    });
-                }
-            }
-        }
+        let stats = self.store.experiment_run_stats(&exp.experiment_id).await?;
+        let last_activity = [
+            Some(exp.last_update_time).filter(|t| *t > 0),
+            stats.last_start_time,
+            stats.last_end_time,
+        ]
+        .into_iter()
+        .flatten()
+        .max();
+        Ok(ExperimentSummary {
+            experiment_id: exp.experiment_id,
+            run_count: stats.active_runs,
+            last_activity,
+        })
     }
 }

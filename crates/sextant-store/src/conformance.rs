@@ -688,3 +688,102 @@ pub async fn charts(store: &dyn MetadataStore, prefix: &str) {
         "{missing:?}"
     );
 }
+
+/// The active runs of an experiment in one count: checked against the runs a search returns
+/// (deleted runs, runs without an end time, another experiment's runs, an empty experiment).
+pub async fn run_stats(store: &dyn MetadataStore, prefix: &str) {
+    let exp = store
+        .create_experiment(&format!("{prefix}-stats"), "", &[])
+        .await
+        .expect("create experiment");
+    let other = store
+        .create_experiment(&format!("{prefix}-stats-other"), "", &[])
+        .await
+        .expect("create experiment");
+    let empty = store
+        .experiment_run_stats(&exp)
+        .await
+        .expect("stats of an empty experiment");
+    assert_eq!(
+        empty,
+        crate::ExperimentRunStats::default(),
+        "no runs: zero and no times"
+    );
+    for i in 0..60_i64 {
+        let start = 1_000 + (i * 7_919) % 997; // not in creation order
+        let run_id = new_run(store, &exp, &format!("s{i}"), start).await;
+        if i % 3 != 0 {
+            store
+                .update_run(
+                    &run_id,
+                    RunUpdate {
+                        status: Some(RunStatus::Finished),
+                        end_time: Some(start + 10 * i),
+                        run_name: None,
+                    },
+                )
+                .await
+                .expect("end run");
+        }
+        if i % 5 == 0 {
+            store
+                .set_run_lifecycle(&run_id, LifecycleStage::Deleted)
+                .await
+                .expect("delete run");
+        }
+    }
+    // The deleted runs hold the latest times: they must not count.
+    let late = new_run(store, &exp, "late-deleted", 9_999_999).await;
+    store
+        .update_run(
+            &late,
+            RunUpdate {
+                status: Some(RunStatus::Finished),
+                end_time: Some(99_999_999),
+                run_name: None,
+            },
+        )
+        .await
+        .expect("end run");
+    store
+        .set_run_lifecycle(&late, LifecycleStage::Deleted)
+        .await
+        .expect("delete run");
+    new_run(store, &other, "elsewhere", 50_000_000).await;
+
+    let mut runs = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = store
+            .search_runs(RunSearch {
+                experiment_ids: vec![exp.clone()],
+                filter: vec![],
+                order_by: vec![],
+                view: ViewType::ActiveOnly,
+                max_results: 25,
+                offset,
+            })
+            .await
+            .expect("search runs");
+        runs.extend(page.items);
+        match page.next_offset {
+            Some(o) => offset = o,
+            None => break,
+        }
+    }
+    let want = crate::ExperimentRunStats {
+        active_runs: runs.len() as u64,
+        last_start_time: runs.iter().filter_map(|r| r.info.start_time).max(),
+        last_end_time: runs.iter().filter_map(|r| r.info.end_time).max(),
+    };
+    assert_eq!(
+        want.active_runs, 48,
+        "the reference sees 60 runs less 12 deleted"
+    );
+    let got = store.experiment_run_stats(&exp).await.expect("stats");
+    assert_eq!(got, want, "the SQL count agrees with the runs searched");
+    match store.experiment_run_stats("987654321").await {
+        Err(StoreError::NotFound(m)) => assert_eq!(m, "No Experiment with id=987654321 exists"),
+        other => panic!("stats of a missing experiment must be NotFound, got {other:?}"),
+    }
+}

@@ -231,6 +231,17 @@ pub struct HistoryPage {
     pub next: Option<HistoryCursor>,
 }
 
+/// The active runs of one experiment, counted in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExperimentRunStats {
+    /// Active runs (deleted ones are not counted).
+    pub active_runs: u64,
+    /// The latest start time of an active run.
+    pub last_start_time: Option<i64>,
+    /// The latest end time of an active run.
+    pub last_end_time: Option<i64>,
+}
+
 /// Keyset position in a metric's history: the last point returned.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HistoryCursor {
@@ -311,9 +322,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>>;
 
-    // --- charts (the web UI)
+    // --- charts and summaries (the web UI)
     /// One metric of one run downsampled into equal-width buckets over step or time, in SQL.
     async fn metric_chart(&self, query: ChartQuery) -> Result<ChartData>;
+    /// How many active runs an experiment has and their latest start and end times: one
+    /// aggregate query over the experiment's index range, whatever the number of runs.
+    /// `NotFound` (MLflow's message) when the experiment does not exist.
+    async fn experiment_run_stats(&self, experiment_id: &str) -> Result<ExperimentRunStats>;
 }
 
 /// Everything the services need from one store: tracking metadata and the model registry.

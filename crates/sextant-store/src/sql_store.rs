@@ -12,8 +12,9 @@ use sextant_types::{
 use crate::db::{Db, Row, Tx, Value, placeholders};
 use crate::search_sql::{self, EXPERIMENT_COLUMNS, LOGGED_MODEL_COLUMNS, RUN_COLUMNS};
 use crate::{
-    ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch, MetadataStore, NewLoggedModel,
-    NewRun, Page, ParamChange, Result, RunSearch, RunUpdate, StoreError,
+    ExperimentRunStats, ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch,
+    MetadataStore, NewLoggedModel, NewRun, Page, ParamChange, Result, RunSearch, RunUpdate,
+    StoreError,
 };
 
 /// The largest finite double: the SQL store keeps ±inf as ±this, as MLflow's does.
@@ -21,6 +22,10 @@ const CLAMP: f64 = f64::MAX;
 
 /// MLflow's system tag holding a run's name.
 const RUN_NAME_TAG: &str = "mlflow.runName";
+
+/// The active runs of one experiment: one aggregate over the `runs_by_experiment` range.
+pub(crate) const RUN_STATS_SQL: &str = "SELECT COUNT(*), MAX(start_time), MAX(end_time) \
+     FROM runs WHERE experiment_id = ? AND lifecycle_stage = 'active'";
 
 /// Rows per multi-row INSERT.
 const INSERT_CHUNK: usize = 100;
@@ -1360,6 +1365,31 @@ impl<D: Db> MetadataStore for SqlStore<D> {
         self.chart(query).await
     }
 
+    async fn experiment_run_stats(&self, experiment_id: &str) -> Result<ExperimentRunStats> {
+        let id_str = experiment_id.to_owned();
+        let id = parse_experiment_id(experiment_id)?;
+        self.read(move |tx| {
+            if tx
+                .query_opt(
+                    "SELECT 1 FROM experiments WHERE experiment_id = ?",
+                    &[Value::I64(id)],
+                )?
+                .is_none()
+            {
+                return Err(experiment_not_found(&id_str));
+            }
+            let row = tx
+                .query_opt(RUN_STATS_SQL, &[Value::I64(id)])?
+                .ok_or_else(|| StoreError::Internal("COUNT(*) returned no row".into()))?;
+            Ok(ExperimentRunStats {
+                active_runs: u64::try_from(row.i64(0)?).unwrap_or(0),
+                last_start_time: row.opt_i64(1)?,
+                last_end_time: row.opt_i64(2)?,
+            })
+        })
+        .await
+    }
+
     async fn search_logged_models(&self, search: LoggedModelSearch) -> Result<Page<LoggedModel>> {
         self.read(move |tx| {
             let sql = search_sql::logged_models(tx.dialect(), &search);
@@ -1397,6 +1427,28 @@ mod tests {
         assert_eq!(
             join_uri("mlflow-artifacts:/5", "r/artifacts"),
             "mlflow-artifacts:/5/r/artifacts"
+        );
+    }
+
+    #[test]
+    fn run_stats_read_the_experiment_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::sqlite::SqliteDb::open(&dir.path().join("s.db")).expect("open sqlite");
+        let store = SqlStore::new(db, "mlflow-artifacts:/").expect("migrate");
+        let plan = store
+            .db
+            .read(|tx| {
+                let rows = tx.query(
+                    &format!("EXPLAIN QUERY PLAN {RUN_STATS_SQL}"),
+                    &[Value::I64(0)],
+                )?;
+                rows.iter().map(|r| r.str(3)).collect::<Result<Vec<_>>>()
+            })
+            .expect("query plan")
+            .join("\n");
+        assert!(
+            plan.contains("INDEX runs_by_experiment (experiment_id=?)"),
+            "the count scans the experiment's index range, not the table: {plan}"
         );
     }
 

@@ -1,6 +1,6 @@
 //! What the web UI needs beyond MLflow's API, under `/api/sextant/v1`: a metric downsampled
 //! on the server for charts (min/max per bucket, so spikes show at any zoom) and per-experiment
-//! run counts with the last activity. Documented in `openapi.yaml`.
+//! run counts (one SQL count each) with the last activity. Documented in `openapi.yaml`.
 
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
@@ -13,9 +13,6 @@ use crate::request::Msg;
 
 /// Buckets drawn when the request does not say.
 const DEFAULT_CHART_POINTS: usize = 1000;
-
-/// Runs counted per experiment before the count says "more than".
-const SUMMARY_COUNT_LIMIT: u64 = 10_000;
 
 /// Experiments summarised per request.
 const MAX_SUMMARY_EXPERIMENTS: usize = 100;
@@ -93,7 +90,8 @@ pub async fn metric_chart(
 }
 
 /// `GET /experiments/summary?experiment_id=..&experiment_id=..`: per experiment the number of
-/// active runs (counting stops past 10,000: `more` is then true) and the last activity.
+/// active runs (counted in SQL, exact) and the last activity. `more` is always false: it
+/// stays for clients of the earlier capped count.
 pub async fn experiment_summaries(State(s): State<AppState>, m: Msg) -> JsonResult {
     let ids = m.str_list("experiment_id")?;
     if ids.len() > MAX_SUMMARY_EXPERIMENTS {
@@ -104,14 +102,11 @@ pub async fn experiment_summaries(State(s): State<AppState>, m: Msg) -> JsonResu
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in &ids {
-        let sm = s
-            .tracking
-            .experiment_summary(id, SUMMARY_COUNT_LIMIT)
-            .await?;
+        let sm = s.tracking.experiment_summary(id).await?;
         out.push(json!({
             "experiment_id": sm.experiment_id,
             "run_count": sm.run_count,
-            "more": sm.more,
+            "more": false,
             "last_activity": sm.last_activity,
         }));
     }
