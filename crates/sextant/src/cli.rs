@@ -42,7 +42,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the tracking server (a drop-in for `mlflow server`).
     Server(ServerArgs),
-    /// Review, protect and promote registered models; read their audit log.
+    // About and help (with examples) come from `ModelsArgs`'s own doc comment.
     Models(ModelsArgs),
     // About and help (with examples) come from `RunArgs`'s own doc comment.
     Run(Box<RunArgs>),
@@ -58,6 +58,8 @@ pub enum Command {
     Dag(DagArgs),
 }
 
+/// Review, protect and promote registered models; read their audit log.
+///
 /// The model registry's review workflow: every new version starts "pending review"; reviewers
 /// approve or reject it with a comment; protected aliases (e.g. production) only ever point at
 /// approved versions; every decision and alias move is in the audit log.
@@ -89,8 +91,18 @@ pub struct ModelsArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelsCommand {
     /// Every registered model: versions, review counts, aliases.
+    ///
+    /// Examples:
+    ///   sextant models list
+    ///   sextant models list --json    # the server's JSON, for scripts
+    #[command(verbatim_doc_comment)]
     List,
     /// One model: its versions with review status, stage and aliases.
+    ///
+    /// Examples:
+    ///   sextant models show fraud-detector
+    ///   sextant models show fraud-detector --json
+    #[command(verbatim_doc_comment)]
     Show {
         /// Registered model name.
         name: String,
@@ -100,9 +112,16 @@ pub enum ModelsCommand {
     /// A version whose recorded checks failed is approved only with --override-failed-checks,
     /// and the audit log shows the override.
     ///
-    /// Example: sextant models review fraud-detector 3 --approve -m "AUC 0.93 on the holdout set"
+    /// Examples:
+    ///   sextant models review fraud-detector 3 --approve -m "AUC 0.93 on the holdout set"
+    ///   sextant models review fraud-detector 4 --reject -m "recall fell on the new data"
+    ///   sextant models review fraud-detector 5 --approve --override-failed-checks \
+    ///       -m "fairness gap accepted by the risk team"
+    #[command(verbatim_doc_comment)]
     Review {
+        /// Registered model name.
         name: String,
+        /// The version to decide on, e.g. 3.
         #[arg(id = "model_version", value_name = "VERSION")]
         version: String,
         /// Approve the version.
@@ -120,9 +139,16 @@ pub enum ModelsCommand {
     },
     /// Point an alias at a version (a protected alias only takes approved versions).
     ///
-    /// Example: sextant models promote fraud-detector 3 --alias production
+    /// A refused promotion says why (e.g. the version is not approved) and moves nothing.
+    ///
+    /// Examples:
+    ///   sextant models promote fraud-detector 3 --alias production
+    ///   sextant models promote fraud-detector 4 --alias staging
+    #[command(verbatim_doc_comment)]
     Promote {
+        /// Registered model name.
         name: String,
+        /// The version the alias should point at.
         #[arg(id = "model_version", value_name = "VERSION")]
         version: String,
         /// The alias to move, e.g. production.
@@ -131,9 +157,14 @@ pub enum ModelsCommand {
     },
     /// Protect an alias so it may only point at approved versions (--unprotect lifts it).
     ///
-    /// Example: sextant models protect fraud-detector --alias production
+    /// Examples:
+    ///   sextant models protect fraud-detector --alias production
+    ///   sextant models protect fraud-detector --alias production --unprotect
+    #[command(verbatim_doc_comment)]
     Protect {
+        /// Registered model name.
         name: String,
+        /// The alias to protect, e.g. production.
         #[arg(long)]
         alias: String,
         /// Remove the protection instead.
@@ -142,9 +173,17 @@ pub enum ModelsCommand {
     },
     /// Record the result of an automated check on a version.
     ///
-    /// Example: sextant models check fraud-detector 3 --name fairness --failed --details "gap 0.08"
+    /// The latest result of each check counts: a failed one blocks approval until it passes
+    /// again or a reviewer overrides it.
+    ///
+    /// Examples:
+    ///   sextant models check fraud-detector 3 --name unit-tests --passed
+    ///   sextant models check fraud-detector 3 --name fairness --failed --details "gap 0.08"
+    #[command(verbatim_doc_comment)]
     Check {
+        /// Registered model name.
         name: String,
+        /// The version checked.
         #[arg(id = "model_version", value_name = "VERSION")]
         version: String,
         /// The check's name.
@@ -162,17 +201,29 @@ pub enum ModelsCommand {
     },
     /// Link an artifact of the version's run as its review report.
     ///
-    /// Example: sextant models report fraud-detector 3 reports/eval.html
+    /// Reviewers find it on the version's review record (and in the web UI).
+    ///
+    /// Example:
+    ///   sextant models report fraud-detector 3 reports/eval.html
+    #[command(verbatim_doc_comment)]
     Report {
+        /// Registered model name.
         name: String,
+        /// The version the report is about.
         #[arg(id = "model_version", value_name = "VERSION")]
         version: String,
         /// Path inside the run's artifacts.
         path: String,
     },
     /// The audit log: every decision, check, alias move and protection change, oldest first.
-    #[command(disable_version_flag = true)]
+    ///
+    /// Examples:
+    ///   sextant models log fraud-detector
+    ///   sextant models log fraud-detector --version 3
+    ///   sextant models log fraud-detector --json    # the server's JSON, for scripts
+    #[command(verbatim_doc_comment, disable_version_flag = true)]
     Log {
+        /// Registered model name.
         name: String,
         /// Only this version's entries.
         #[arg(long = "version", id = "only_version", value_name = "VERSION")]
