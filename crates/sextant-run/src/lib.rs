@@ -42,6 +42,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sextant_client::{Client, Metric, NewRun, Param, Run, RunStatus, Tag, now_ms};
+use sextant_types::UtcDateTime;
 
 pub use attach::Target;
 pub use error::RunError;
@@ -277,28 +278,6 @@ fn user_tags(flags: &[String]) -> Result<Vec<Tag>, RunError> {
         .collect()
 }
 
-fn iso_time(ms: i64) -> String {
-    // Civil date from days since the epoch (Howard Hinnant's algorithm), UTC.
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms.rem_euclid(1000)
-    )
-}
-
 /// The MLflow source name: the script an interpreter runs, else the program.
 fn source_name(command: &[String]) -> String {
     if let (Some(p), Some(script)) = (command.first(), command.get(1))
@@ -337,7 +316,10 @@ fn start_tags(
         ),
         Tag::new(format!("{p}cwd"), cfg.cwd.to_string_lossy()),
         Tag::new(format!("{p}host"), environment::hostname()),
-        Tag::new(format!("{p}start_time"), iso_time(start_ms)),
+        Tag::new(
+            format!("{p}start_time"),
+            UtcDateTime::from_millis(start_ms).rfc3339_millis(),
+        ),
         Tag::new(format!("{p}version"), env!("CARGO_PKG_VERSION")),
     ];
     if let Some(g) = git {
@@ -620,7 +602,10 @@ pub fn execute(client: &Client, cfg: &RunConfig) -> Result<Outcome, RunError> {
     let p = &layout.tag_prefix;
     let mut end_tags = vec![
         Tag::new(format!("{p}exit_code"), exit_code.to_string()),
-        Tag::new(format!("{p}end_time"), iso_time(end_ms)),
+        Tag::new(
+            format!("{p}end_time"),
+            UtcDateTime::from_millis(end_ms).rfc3339_millis(),
+        ),
         Tag::new(
             format!("{p}duration_s"),
             format!("{:.3}", duration.as_secs_f64()),
@@ -878,12 +863,6 @@ mod tests {
             "python -c 'print('\\''hi'\\'')'"
         );
         assert_eq!(quote_command(&v(&["a", ""])), "a ''");
-    }
-
-    #[test]
-    fn times_are_utc_iso() {
-        assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_time(1_709_251_199_123), "2024-02-29T23:59:59.123Z");
     }
 
     #[test]

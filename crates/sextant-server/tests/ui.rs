@@ -1,33 +1,18 @@
 //! The web UI's serving and its API: the page at `/`, the fallback (MLflow's JSON 404 kept for
 //! API paths), and the chart and summary endpoints over a real SQLite store.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
-use sextant_core::tracking::TrackingService;
-use sextant_server::{AppState, app};
+use sextant_server::app;
+use sextant_test::TestStores;
 use tower::ServiceExt;
 
-async fn make() -> (Router, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
-    let store = sextant_store::open(&uri, "mlflow-artifacts:/")
-        .await
-        .expect("open store");
-    let loc = StoreLocation::parse(&dir.path().join("artifacts").display().to_string())
-        .expect("location");
-    let state = AppState {
-        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>),
-        registry: sextant_core::registry::RegistryService::new(store),
-        artifacts: Arc::new(ObjectArtifactStore::open(&loc).expect("artifact store")),
-        default_user: None,
-    };
-    (app(state), dir)
+async fn make() -> (Router, TestStores) {
+    let stores = TestStores::open().await;
+    (app(stores.state()), stores)
 }
 
 async fn call(
@@ -204,6 +189,26 @@ async fn chart_and_summary_endpoints() {
     assert_eq!(v["summaries"][0]["run_count"], 1);
     assert_eq!(v["summaries"][0]["more"], false);
     assert_eq!(v["summaries"][1]["experiment_id"], "0");
+    // Deleted runs are not counted.
+    let (s, _, body) = call(
+        &app,
+        Method::POST,
+        &api("runs/delete"),
+        None,
+        Some(json!({"run_id": run_id})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (_, _, body) = call(
+        &app,
+        Method::GET,
+        &format!("/api/sextant/v1/experiments/summary?experiment_id={exp_id}"),
+        None,
+        None,
+    )
+    .await;
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(v["summaries"][0]["run_count"], 0, "{body}");
     let (s, _, _) = call(
         &app,
         Method::GET,

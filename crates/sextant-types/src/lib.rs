@@ -3,14 +3,17 @@
 //! These are the shapes the rest of the workspace passes around, and they serialise exactly as
 //! MLflow's REST API puts them on the wire (snake_case names, int64 as JSON numbers, enums by
 //! name, NaN/±Infinity as strings, empty lists and absent optionals omitted), so the server can
-//! return them as they are. This crate does no I/O and knows nothing of HTTP or SQL.
+//! return them as they are. Also the UTC calendar dates of their timestamps ([`date`]). This
+//! crate does no I/O and knows nothing of HTTP or SQL.
 
 pub mod api;
+pub mod date;
 mod float;
 pub mod registry;
 
 use serde::{Deserialize, Serialize};
 
+pub use date::UtcDateTime;
 pub use float::WireF64;
 
 /// Lifecycle of an experiment or a run: deleted ones can be restored.

@@ -1,68 +1,10 @@
 //! The client against a real `sextant-server` app on a loopback socket (real SQLite and local
 //! artifacts in a temp dir): every call the client commands rely on.
 
-use std::sync::Arc;
-
-use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
 use sextant_client::{
     Client, ClientError, Metric, NewRun, RunQuery, RunStatus, Tag, ViewType, WireF64,
 };
-use sextant_core::tracking::TrackingService;
-use sextant_server::{AppState, app};
-
-struct Server {
-    url: String,
-    _rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn server() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
-    let art = dir.path().join("artifacts").display().to_string();
-    let url = rt.block_on(async move {
-        let store = sextant_store::open(&uri, "mlflow-artifacts:/")
-            .await
-            .expect("open store");
-        let loc = StoreLocation::parse(&art).expect("location");
-        let state = AppState {
-            tracking: TrackingService::new(
-                Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>
-            ),
-            registry: sextant_core::registry::RegistryService::new(store),
-            artifacts: Arc::new(ObjectArtifactStore::open(&loc).expect("artifact store")),
-            default_user: None,
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move { axum_serve(listener, state).await });
-        format!("http://{addr}")
-    });
-    Server {
-        url,
-        _rt: rt,
-        _dir: dir,
-    }
-}
-
-async fn axum_serve(listener: tokio::net::TcpListener, state: AppState) {
-    let never = std::future::pending::<()>();
-    sextant_server::serve(
-        listener,
-        app(state),
-        never,
-        std::time::Duration::from_secs(1),
-    )
-    .await
-    .expect("serve");
-}
+use sextant_test::TestServer;
 
 fn metric(key: &str, step: i64, value: f64) -> Metric {
     Metric {
@@ -79,8 +21,8 @@ fn metric(key: &str, step: i64, value: f64) -> Metric {
 
 #[test]
 fn experiments_runs_batches_search_history_and_artifacts() {
-    let s = server();
-    let c = Client::new(&s.url).expect("client");
+    let s = TestServer::start();
+    let c = Client::new(s.url()).expect("client");
 
     // Experiments: created once, found by name, race-safe get-or-create.
     assert!(c.get_experiment_by_name("suite").unwrap().is_none());
@@ -222,8 +164,8 @@ fn experiments_runs_batches_search_history_and_artifacts() {
 
 #[test]
 fn errors_say_what_happened() {
-    let s = server();
-    let c = Client::new(&s.url).unwrap();
+    let s = TestServer::start();
+    let c = Client::new(s.url()).unwrap();
     let err = c.get_run("0123456789abcdef0123456789abcdef").unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(err.to_string().contains("RESOURCE_DOES_NOT_EXIST"), "{err}");

@@ -5,62 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
 use sextant_client::{Client, LifecycleStage, NewRun, RunQuery, RunStatus, ViewType};
-use sextant_core::tracking::TrackingService;
 use sextant_run::{RunConfig, Target, attach, execute};
-use sextant_server::{AppState, app};
-
-struct Server {
-    url: String,
-    _rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn server() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
-    let art = dir.path().join("artifacts").display().to_string();
-    let url = rt.block_on(async move {
-        let store = sextant_store::open(&uri, "mlflow-artifacts:/")
-            .await
-            .expect("open store");
-        let loc = StoreLocation::parse(&art).expect("location");
-        let state = AppState {
-            tracking: TrackingService::new(
-                Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>
-            ),
-            registry: sextant_core::registry::RegistryService::new(store),
-            artifacts: Arc::new(ObjectArtifactStore::open(&loc).expect("artifact store")),
-            default_user: None,
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            sextant_server::serve(
-                listener,
-                app(state),
-                std::future::pending::<()>(),
-                Duration::from_secs(1),
-            )
-            .await
-            .expect("serve");
-        });
-        format!("http://{addr}")
-    });
-    Server {
-        url,
-        _rt: rt,
-        _dir: dir,
-    }
-}
+use sextant_test::TestServer;
 
 fn sh(script: &str, cwd: PathBuf) -> RunConfig {
     let mut cfg = RunConfig::new(vec!["sh".into(), "-c".into(), script.into()], cwd);
@@ -83,8 +30,8 @@ fn tag<'a>(run: &'a sextant_client::Run, key: &str) -> Option<&'a str> {
 
 #[test]
 fn a_failing_command_is_recorded_with_its_logs_and_exit_code() {
-    let srv = server();
-    let client = Client::new(&srv.url).expect("client");
+    let srv = TestServer::start();
+    let client = Client::new(srv.url()).expect("client");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = sh(
         "echo out; echo err >&2; echo '{\"step\": 2, \"q\": 0.5}' > live.jsonl; exit 4",
@@ -116,8 +63,8 @@ fn a_failing_command_is_recorded_with_its_logs_and_exit_code() {
 
 #[test]
 fn system_metrics_are_sampled_with_steps() {
-    let srv = server();
-    let client = Client::new(&srv.url).expect("client");
+    let srv = TestServer::start();
+    let client = Client::new(srv.url()).expect("client");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = sh("sleep 1.6", dir.path().to_owned());
     cfg.sample_interval = Some(Duration::from_millis(300));
@@ -135,8 +82,8 @@ fn system_metrics_are_sampled_with_steps() {
 
 #[test]
 fn many_processes_racing_for_one_key_end_in_one_run() {
-    let srv = server();
-    let client = Client::new(&srv.url).expect("client");
+    let srv = TestServer::start();
+    let client = Client::new(srv.url()).expect("client");
     let exp = client.get_or_create_experiment("race").expect("experiment");
     let barrier = Arc::new(std::sync::Barrier::new(12));
     let handles: Vec<_> = (0..12)
@@ -190,8 +137,8 @@ fn many_processes_racing_for_one_key_end_in_one_run() {
 
 #[test]
 fn concurrent_stages_settle_the_run_status() {
-    let srv = server();
-    let client = Client::new(&srv.url).expect("client");
+    let srv = TestServer::start();
+    let client = Client::new(srv.url()).expect("client");
     let dir = tempfile::tempdir().expect("tempdir");
     let handles: Vec<_> = [("a", "exit 0"), ("b", "sleep 0.3; exit 0"), ("c", "exit 0")]
         .into_iter()

@@ -8,34 +8,20 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
-use sextant_core::tracking::TrackingService;
-use sextant_server::{AppState, app};
+use sextant_server::app;
+use sextant_test::TestStores;
 use tower::ServiceExt;
 
 struct Ctx {
     app: Router,
-    _dir: tempfile::TempDir,
+    _stores: TestStores,
 }
 
 async fn ctx() -> Ctx {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let uri = format!("sqlite:///{}", dir.path().join("s.db").display());
-    let store = sextant_store::open(&uri, "mlflow-artifacts:/")
-        .await
-        .expect("open store");
-    let loc = StoreLocation::parse(&dir.path().join("artifacts").display().to_string())
-        .expect("location");
-    let artifacts = ObjectArtifactStore::open(&loc).expect("artifact store");
-    let state = AppState {
-        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn sextant_store::MetadataStore>),
-        registry: sextant_core::registry::RegistryService::new(store),
-        artifacts: Arc::new(artifacts),
-        default_user: None,
-    };
+    let stores = TestStores::open().await;
     Ctx {
-        app: app(state),
-        _dir: dir,
+        app: app(stores.state()),
+        _stores: stores,
     }
 }
 

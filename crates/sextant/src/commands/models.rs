@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
+use sextant_types::UtcDateTime;
 
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::env;
@@ -106,29 +107,6 @@ impl Client {
     }
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
-fn utc(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// A column-aligned table.
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
@@ -193,7 +171,7 @@ fn print_review(r: &Value) {
     if let Some(by) = r["decided_by"].as_str() {
         println!(
             "  decided by {by} at {} UTC{}",
-            utc(r["decided_at"].as_i64().unwrap_or(0)),
+            UtcDateTime::from_millis(r["decided_at"].as_i64().unwrap_or(0)).seconds(),
             if r["overrode_failed_checks"].as_bool() == Some(true) {
                 " (overriding failed checks)"
             } else {
@@ -372,7 +350,8 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
                         s(&ver["current_stage"]),
                         aliases.join(", "),
                         s(&ver["run_id"]),
-                        utc(ver["creation_timestamp"].as_i64().unwrap_or(0)),
+                        UtcDateTime::from_millis(ver["creation_timestamp"].as_i64().unwrap_or(0))
+                            .seconds(),
                     ]
                 })
                 .collect();
@@ -500,7 +479,7 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
                 .flatten()
                 .map(|e| {
                     vec![
-                        utc(e["timestamp"].as_i64().unwrap_or(0)),
+                        UtcDateTime::from_millis(e["timestamp"].as_i64().unwrap_or(0)).seconds(),
                         s(&e["version"]),
                         s(&e["action"]),
                         s(&e["actor"]),
@@ -525,10 +504,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utc_formats_epoch_millis() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20");
-        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00");
+    fn models_help_teaches_every_command() {
+        use clap::CommandFactory;
+        let mut cli = crate::cli::Cli::command();
+        cli.build();
+        let listing = cli.render_help().to_string();
+        assert!(
+            listing.contains("Review, protect and promote registered models"),
+            "the command list keeps the one-line about: {listing}"
+        );
+        let models = cli.find_subcommand_mut("models").expect("a models command");
+        let long = models.render_long_help().to_string();
+        assert!(
+            long.contains("every new version starts \"pending review\"")
+                && long.contains("Examples:")
+                && long.contains("sextant models promote fraud-detector 3 --alias production"),
+            "`sextant models --help` explains the workflow with examples: {long}"
+        );
+        let subs: Vec<String> = models
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .filter(|n| n != "help")
+            .collect();
+        assert!(subs.len() >= 8, "{subs:?}");
+        for name in subs {
+            let sub = models
+                .find_subcommand_mut(&name)
+                .expect("a listed subcommand");
+            let help = sub.render_long_help().to_string();
+            assert!(
+                help.contains(&format!("sextant models {name} ")),
+                "`sextant models {name} --help` shows an example: {help}"
+            );
+            for arg in sub.get_positionals() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "`sextant models {name}`: the argument {} says what it is",
+                    arg.get_id()
+                );
+            }
+        }
     }
 
     #[test]
