@@ -8,15 +8,18 @@ import { renderCompare } from './pages/compare.js';
 import { renderModels, renderModel } from './pages/models.js';
 import { showError, clearErrors, h } from './util.js';
 
+// Every page is called as page(el, query, stale): `stale()` turns true once the user has left
+// the page, and a page checks it before anything it does later on its own (a delayed reload,
+// a navigation after a request), so a page left behind never takes the browser back.
 const routes = [
   [/^\/?$/, () => renderExperiments],
-  [/^\/experiments\/([^/]+)$/, (m) => (el, q) => renderRuns(el, decodeURIComponent(m[1]), q)],
+  [/^\/experiments\/([^/]+)$/, (m) => (el, q, stale) => renderRuns(el, decodeURIComponent(m[1]), q, stale)],
   // MLflow's own UI links (the mlflow client prints them): #/experiments/<id>/runs/<run>
-  [/^\/experiments\/[^/]+\/runs\/([^/]+)$/, (m) => (el, q) => renderRun(el, decodeURIComponent(m[1]), q)],
-  [/^\/runs\/([^/]+)$/, (m) => (el, q) => renderRun(el, decodeURIComponent(m[1]), q)],
+  [/^\/experiments\/[^/]+\/runs\/([^/]+)$/, (m) => (el, q, stale) => renderRun(el, decodeURIComponent(m[1]), q, stale)],
+  [/^\/runs\/([^/]+)$/, (m) => (el, q, stale) => renderRun(el, decodeURIComponent(m[1]), q, stale)],
   [/^\/compare$/, () => renderCompare],
   [/^\/models$/, () => renderModels],
-  [/^\/models\/(.+)$/, (m) => (el, q) => renderModel(el, decodeURIComponent(m[1]), q)],
+  [/^\/models\/(.+)$/, (m) => (el, q, stale) => renderModel(el, decodeURIComponent(m[1]), q, stale)],
 ];
 
 /** The current route: path and query of the part after `#`. */
@@ -34,6 +37,10 @@ async function route() {
   const { path, query } = currentRoute();
   const main = document.getElementById('main');
   const mine = ++generation;
+  // Left once another route started, or once the URL names another page (a hash set but not
+  // yet routed: the hashchange event comes after the URL changes). Query changes a page makes
+  // itself (history.replaceState) keep the path, so they do not make it stale.
+  const stale = () => mine !== generation || currentRoute().path !== path;
   clearErrors();
   for (const a of document.querySelectorAll('[data-nav]')) {
     const on = a.dataset.nav === 'models' ? path.startsWith('/models') : !path.startsWith('/models');
@@ -48,15 +55,22 @@ async function route() {
     main.replaceChildren(el);
     main.dataset.state = 'loading';
     try {
-      await page(el, query, () => mine !== generation);
+      await page(el, query, stale);
     } catch (e) {
       if (mine === generation) showError(e);
     }
-    if (mine === generation) main.dataset.state = 'ready';
+    if (mine === generation) done(main);
     return;
   }
   main.replaceChildren(h('div', { class: 'page' }, h('h1', {}, 'Not found'),
     h('p', {}, 'No page at ', h('code', {}, path), '. ', h('a', { href: '#/' }, 'Back to experiments'))));
+  done(main);
+}
+
+/** Mark the page rendered, with the URL it was rendered for (the browser tests wait for both:
+ * after a hash-only navigation, `ready` alone may still be the previous page's). */
+function done(main) {
+  main.dataset.hash = location.hash;
   main.dataset.state = 'ready';
 }
 

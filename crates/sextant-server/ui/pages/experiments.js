@@ -2,14 +2,14 @@
 
 import { h, mlflow, sextant, fmtTime, inline, navigate, keyboardTable, status, showError } from '../util.js';
 
-export async function renderExperiments(el, q) {
+export async function renderExperiments(el, q, stale = () => false) {
   const deleted = q.get('deleted') === '1';
   const err = h('div', { class: 'inline-error', hidden: true, id: 'exp-action-error' });
   const name = h('input', { id: 'new-exp-name', placeholder: 'New experiment name', 'aria-label': 'New experiment name', size: 32 });
   const create = h('form', { class: 'inline', onsubmit: async (ev) => {
     ev.preventDefault();
     const r = await inline(err, () => mlflow('experiments/create', { method: 'POST', body: { name: name.value } }));
-    if (r) navigate(`/experiments/${r.experiment_id}`);
+    if (r && !stale()) navigate(`/experiments/${r.experiment_id}`);
   } }, name, h('button', { type: 'submit' }, 'Create'));
   const toggle = h('label', {}, h('input', { type: 'checkbox', checked: deleted, onchange: (e) => navigate('/', { deleted: e.target.checked ? '1' : '' }) }), ' Show deleted experiments');
   el.append(h('h1', {}, deleted ? 'Deleted experiments' : 'Experiments'), h('div', { class: 'toolbar' }, create, toggle), err);
@@ -38,7 +38,7 @@ export async function renderExperiments(el, q) {
       const form = h('form', { class: 'inline', onsubmit: async (ev) => {
         ev.preventDefault();
         const ok = await inline(err, () => mlflow('experiments/update', { method: 'POST', body: { experiment_id: e.experiment_id, new_name: input.value } }));
-        if (ok) { status(`Renamed to ${input.value}`); navigate('/', { deleted: deleted ? '1' : '', t: Date.now() }); }
+        if (ok) { status(`Renamed to ${input.value}`); if (!stale()) navigate('/', { deleted: deleted ? '1' : '', t: Date.now() }); }
       } }, input, h('button', { type: 'submit' }, 'Save'), h('button', { type: 'button', class: 'secondary', onclick: () => location.reload() }, 'Cancel'));
       nameCell.replaceChildren(form);
       input.focus();
@@ -46,14 +46,14 @@ export async function renderExperiments(el, q) {
     if (deleted) {
       actions.append(h('button', { class: 'secondary', onclick: async () => {
         const ok = await inline(err, () => mlflow('experiments/restore', { method: 'POST', body: { experiment_id: e.experiment_id } }));
-        if (ok) navigate('/', { t: Date.now() });
+        if (ok && !stale()) navigate('/', { t: Date.now() });
       } }, 'Restore'));
     } else {
       actions.append(h('button', { class: 'secondary', onclick: rename }, 'Rename'), ' ',
         h('button', { class: 'danger', onclick: async () => {
           if (!confirm(`Delete experiment "${e.name}"? It can be restored from "Show deleted".`)) return;
           const ok = await inline(err, () => mlflow('experiments/delete', { method: 'POST', body: { experiment_id: e.experiment_id } }));
-          if (ok) { status(`Deleted ${e.name}`); navigate('/', { t: Date.now() }); }
+          if (ok) { status(`Deleted ${e.name}`); if (!stale()) navigate('/', { t: Date.now() }); }
         } }, 'Delete'));
     }
     return h('tr', { dataset: { id: e.experiment_id } }, nameCell, h('td', { class: 'num' }, e.experiment_id), count, last, h('td', {}, fmtTime(e.creation_time)), actions);

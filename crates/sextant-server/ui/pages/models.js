@@ -23,13 +23,14 @@ export async function renderModels(el) {
   keyboardTable(t);
 }
 
-export async function renderModel(el, name, q) {
+export async function renderModel(el, name, q, stale = () => false) {
   const [shown, audit] = await Promise.all([sextant(`models/${enc(name)}`), sextant(`models/${enc(name)}/audit`)]);
   const model = shown.model;
   const versions = shown.versions || [];
   const protectedAliases = new Set(shown.protected_aliases || []);
   const aliases = model.aliases || [];
-  const reload = (v) => { location.hash = `#/models/${enc(name)}${v ? `?v=${enc(v)}&t=${Date.now()}` : `?t=${Date.now()}`}`; };
+  // Never from a page the user has left (the promotion reloads 600 ms later).
+  const reload = (v) => { if (!stale()) location.hash = `#/models/${enc(name)}${v ? `?v=${enc(v)}&t=${Date.now()}` : `?t=${Date.now()}`}`; };
   el.append(h('div', { class: 'crumbs' }, h('a', { href: '#/models' }, 'Models'), ' /'), h('h1', {}, model.name),
     model.description ? h('p', {}, model.description) : null);
 

@@ -21,7 +21,7 @@ const kvTable = (rows, id) => {
   return t;
 };
 
-export async function renderRun(el, runId, q) {
+export async function renderRun(el, runId, q, stale = () => false) {
   const run = (await mlflow('runs/get', { query: { run_id: runId } })).run;
   const info = run.info;
   const tags = run.data.tags || [];
@@ -65,7 +65,7 @@ export async function renderRun(el, runId, q) {
     h('form', { class: 'inline', onsubmit: async (ev) => {
       ev.preventDefault();
       const ok = await inline(tagErr, () => mlflow('runs/set-tag', { method: 'POST', body: { run_id: runId, key: tk.value.trim(), value: tv.value } }));
-      if (ok) location.reload();
+      if (ok && !stale()) location.reload();
     } }, tk, tv, h('button', { type: 'submit', class: 'secondary' }, 'Add tag')), tagErr,
     sysTags.length ? h('details', {}, h('summary', {}, `MLflow system tags (${sysTags.length})`), kvTable(sysTags.map((t) => [t.key, t.value]))) : null));
 

@@ -9,7 +9,7 @@ import {
 
 const DEFAULT_COLS = 8;
 
-export async function renderRuns(el, expId, q) {
+export async function renderRuns(el, expId, q, stale = () => false) {
   const state = {
     f: q.get('f') || '',
     o: q.get('o') || '',
@@ -20,6 +20,7 @@ export async function renderRuns(el, expId, q) {
     deleted: q.get('deleted') === '1',
   };
   const go = (patch) => {
+    if (stale()) return; // an answer that came after the user left: stay where they went
     const s = { ...state, ...patch };
     navigate(`/experiments/${encodeURIComponent(expId)}`, {
       f: s.f, o: s.o, cols: s.cols === null ? undefined : (s.cols.length ? s.cols : '-'), n: s.n === 100 ? '' : s.n,
