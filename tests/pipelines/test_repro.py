@@ -282,3 +282,43 @@ def test_dag_text_json_and_dot(repo, tmp_path):
     assert v["edges"] == [{"from": "a", "to": "b", "paths": ["a.txt"]}]
     dot = sx(repo, "dag", "--dot").stdout
     assert '"a" -> "b";' in dot and dot.startswith("strict digraph {")
+
+
+def test_two_concurrent_repros_share_the_work(repo, tmp_path):
+    log = tmp_path / "ran.log"
+    stages = "".join(
+        f"  s{i}:\n    cmd: echo s{i} >> {log} && sleep 1 && cp in.txt o{i}.txt\n"
+        f"    deps: [in.txt]\n    outs: [o{i}.txt]\n" for i in range(4))
+    write(repo, {"in.txt": "x\n", "dvc.yaml": "stages:\n" + stages})
+    procs = [popen_sextant(["repro", "-j", "2"], repo) for _ in range(2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0
+    assert sorted(log_lines(log)) == ["s0", "s1", "s2", "s3"]  # each ran once, in one of them
+    from conftest import run
+    assert sorted(run(["git", "ls-files", "-o", "--exclude-standard"], repo).stdout.split()) == [
+        ".gitignore", "dvc.lock", "dvc.yaml", "in.txt"]  # no temporary files left
+    assert sorted((repo / ".gitignore").read_text().split()) == [f"/o{i}.txt" for i in range(4)]
+    dvc_up_to_date(repo)
+
+
+def test_pull_fetches_data_dependencies_tracked_by_dvc_files(repo, tmp_path):
+    log = tmp_path / "ran.log"
+    write(repo, {"data.txt": "hello\n"})
+    storage = tmp_path / "storage"
+    sx(repo, "data", "remote", "add", "storage", str(storage), "--default")
+    sx(repo, "data", "add", "data.txt")
+    sx(repo, "data", "push")
+    write(repo, {"dvc.yaml": f"stages:\n  a:\n    cmd: echo a >> {log} && cat data.txt data.txt > a.txt\n"
+                             "    deps: [data.txt]\n    outs: [a.txt]\n"})
+    sx(repo, "repro", "--push")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "data and pipeline")
+    fresh = clone(repo, tmp_path / "fresh")
+    p = sx(fresh, "repro", check=False)
+    assert p.returncode == 2 and "dependency 'data.txt' of stage 'a' does not exist" in p.stderr
+    assert "sextant repro --pull" in p.stderr, p.stderr
+    sx(fresh, "repro", "--pull")
+    assert (fresh / "data.txt").read_text() == "hello\n"
+    assert (fresh / "a.txt").read_text() == "hello\nhello\n"
+    assert log_lines(log) == ["a"]
+    dvc_up_to_date(fresh)

@@ -258,23 +258,38 @@ pub fn repro_with(
     let p = &ws.pipeline;
     let targets = p.targets(&opts.targets)?;
     let plan = p.plan(&targets, opts.single_item);
-    // A dependency nobody produces must exist before anything runs.
-    for &i in &plan {
-        let s = &p.stages[i];
-        for d in &s.deps {
-            if p.producer_of(&d.rel).is_none() && !ws.abs(&d.rel).exists() {
-                return Err(Error::MissingDependency {
-                    stage: s.name.clone(),
-                    path: d.rel.clone(),
-                });
-            }
-        }
-    }
     let remote = if opts.push || opts.pull {
         Some(Remote::open(&ws.repo, opts.remote.as_deref())?)
     } else {
         None
     };
+    // Dependencies nobody produces: pulled first when tracked by a `.dvc` file (with
+    // `pull`), and then they must exist before anything runs.
+    let missing: Vec<(usize, &str)> = plan
+        .iter()
+        .flat_map(|&i| p.stages[i].deps.iter().map(move |d| (i, d.rel.as_str())))
+        .filter(|(_, rel)| p.producer_of(rel).is_none() && !ws.abs(rel).exists())
+        .collect();
+    if let (Some(rem), false, false) = (&remote, missing.is_empty(), opts.dry) {
+        let pointers: Vec<PathBuf> = missing
+            .iter()
+            .map(|(_, rel)| sextant_data::pointer::pointer_path_for(&ws.abs(rel)))
+            .filter(|p| p.is_file())
+            .collect();
+        if opts.pull && !pointers.is_empty() {
+            let tracked = ws.repo.tracked(Some(&pointers))?;
+            remote::fetch(&ws.repo, rem, &tracked, 16, &NoProgress)?;
+            ws.repo.checkout(Some(&pointers), false, &NoProgress)?;
+        }
+    }
+    for (i, rel) in missing {
+        if !ws.abs(rel).exists() {
+            return Err(Error::MissingDependency {
+                stage: p.stages[i].name.clone(),
+                path: rel.to_string(),
+            });
+        }
+    }
     let engine = Engine {
         ws,
         opts,
@@ -758,6 +773,15 @@ impl Engine<'_> {
             .filter(|o| o.cache)
             .map(|o| self.ws.abs(&o.path.rel))
             .collect();
+        // `.gitignore` files are read-modify-written: one writer at a time, across processes.
+        let _guard = FileLock::acquire(
+            &self
+                .ws
+                .repo
+                .dvc_dir
+                .join("tmp")
+                .join("sextant-gitignore.lock"),
+        )?;
         sextant_data::gitignore::ignore_paths(&self.ws.repo.root, &paths)?;
         Ok(())
     }

@@ -293,7 +293,15 @@ pub fn repro(args: ReproArgs, quiet: bool) -> Result<ExitCode> {
     if let Some(t) = &tracker {
         t.finish(outcome.as_ref().is_ok_and(|o| o.error.is_none()));
     }
-    let outcome = outcome?;
+    let outcome = outcome.map_err(|e| {
+        let hint = match &e {
+            sextant_pipeline::Error::MissingDependency { .. } => {
+                "\nhint: if a .dvc file tracks it, `sextant repro --pull` (or `sextant data pull`) fetches it"
+            }
+            _ => "",
+        };
+        anyhow::anyhow!("{e}{hint}")
+    })?;
     if args.json {
         let v = serde_json::json!({
             "stages": outcome.stages,
