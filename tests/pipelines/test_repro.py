@@ -322,3 +322,19 @@ def test_pull_fetches_data_dependencies_tracked_by_dvc_files(repo, tmp_path):
     assert (fresh / "a.txt").read_text() == "hello\nhello\n"
     assert log_lines(log) == ["a"]
     dvc_up_to_date(fresh)
+
+
+def test_foreach_matrix_lock_identical_to_dvcs_and_read_back(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        git(d, "init", "-q")
+        dvc(d, "init", "-q")
+        foreach_matrix_pipeline(d, "../ran.log")
+    dvc(a, "repro")
+    sx(b, "repro")  # sequential: -j appends entries in the order stages finish
+    assert (b / "dvc.lock").read_text() == (a / "dvc.lock").read_text()
+    # dvc's lock read by sextant: nothing to do; and the other way round.
+    out = sx(a, "repro").stdout
+    assert "Running stage" not in out and "up to date" in out, out
+    dvc_up_to_date(b)

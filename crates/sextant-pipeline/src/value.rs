@@ -298,12 +298,106 @@ fn emit_map(out: &mut String, m: &Mapping, indent: usize, mut inline: bool) {
                 emit_seq(out, inner, indent, false);
             }
             Value::Null => out.push('\n'),
+            Value::String(text) => {
+                let col = line_len(out);
+                write_folded(out, text, col, indent + 2);
+                out.push('\n');
+            }
             other => {
                 out.push(' ');
                 out.push_str(&yaml_scalar(other));
                 out.push('\n');
             }
         }
+    }
+}
+
+/// ruamel.yaml's line width.
+const BEST_WIDTH: usize = 80;
+
+/// Characters on the last line of `out`.
+fn line_len(out: &str) -> usize {
+    out.rsplit('\n').next().map_or(0, |l| l.chars().count())
+}
+
+fn newline_indent(out: &mut String, column: &mut usize, indent: usize) {
+    out.push('\n');
+    out.push_str(&" ".repeat(indent));
+    *column = indent;
+}
+
+/// A mapping value, folded at spaces past column 80 exactly as ruamel.yaml's emitter folds
+/// plain and single-quoted scalars (`write_plain`, `write_single_quoted`); `col` is the column
+/// just after `key:`, `indent` that of continuation lines.
+fn write_folded(out: &mut String, text: &str, col: usize, indent: usize) {
+    let styled = sextant_data::pointer::yaml_str(text);
+    let ch: Vec<char> = text.chars().collect();
+    let push = |out: &mut String, part: &[char]| out.extend(part.iter());
+    if styled == text {
+        out.push(' ');
+        let mut column = col + 1;
+        let (mut spaces, mut start, mut end) = (false, 0usize, 0usize);
+        while end <= ch.len() {
+            let c = ch.get(end).copied();
+            if spaces {
+                if c != Some(' ') {
+                    if start + 1 == end && column >= BEST_WIDTH {
+                        newline_indent(out, &mut column, indent);
+                    } else {
+                        push(out, &ch[start..end]);
+                        column += end - start;
+                    }
+                    start = end;
+                }
+            } else if c.is_none() || c == Some(' ') {
+                let len = end - start;
+                if len + column > BEST_WIDTH && column > indent {
+                    newline_indent(out, &mut column, indent);
+                }
+                push(out, &ch[start..end]);
+                column += len;
+                start = end;
+            }
+            if let Some(c) = c {
+                spaces = c == ' ';
+            }
+            end += 1;
+        }
+    } else if styled.starts_with('\'') {
+        out.push_str(" '");
+        let mut column = col + 2;
+        let (mut spaces, mut start, mut end) = (false, 0usize, 0usize);
+        while end <= ch.len() {
+            let c = ch.get(end).copied();
+            if spaces {
+                if c != Some(' ') {
+                    if start + 1 == end && column > BEST_WIDTH && start != 0 && end != ch.len() {
+                        newline_indent(out, &mut column, indent);
+                    } else {
+                        push(out, &ch[start..end]);
+                        column += end - start;
+                    }
+                    start = end;
+                }
+            } else if (c.is_none() || c == Some(' ') || c == Some('\'')) && start < end {
+                push(out, &ch[start..end]);
+                column += end - start;
+                start = end;
+            }
+            if c == Some('\'') {
+                out.push_str("''");
+                column += 2;
+                start = end + 1;
+            }
+            if let Some(c) = c {
+                spaces = c == ' ';
+            }
+            end += 1;
+        }
+        out.push('\'');
+    } else {
+        out.push(' ');
+        out.push_str(&styled);
     }
 }
 
@@ -372,6 +466,31 @@ mod tests {
         let m2: Value = serde_yaml::from_str("{b: 2, a: 1}").unwrap();
         assert!(py_eq(&m1, &m2));
         assert!(!py_eq(&m1, &one));
+    }
+
+    #[test]
+    fn long_values_fold_like_ruamel() {
+        // What DVC 3.67 (ruamel.yaml 0.19) wrote.
+        let mut m = Mapping::new();
+        let mut inner = Mapping::new();
+        inner.insert(
+            "cmd".into(),
+            "echo prepare tanker >> ../ran.log && mkdir -p prep && cat raw/tanker.csv > prep/tanker.txt".into(),
+        );
+        let mut stages = Mapping::new();
+        stages.insert("prepare@tanker".into(), Value::Mapping(inner));
+        m.insert("stages".into(), Value::Mapping(stages));
+        assert_eq!(
+            to_yaml(&m),
+            "stages:\n  prepare@tanker:\n    cmd: echo prepare tanker >> ../ran.log && mkdir -p prep && cat \n      raw/tanker.csv > prep/tanker.txt\n"
+        );
+        let long = "x ".repeat(60) + "'q' : end";
+        let mut q = Mapping::new();
+        q.insert("k".into(), Value::String(long.clone()));
+        let text = to_yaml(&q);
+        assert!(text.lines().count() > 1, "{text}");
+        let back: Mapping = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(back.get("k").and_then(Value::as_str), Some(long.as_str()));
     }
 
     #[test]
