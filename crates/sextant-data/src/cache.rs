@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::manifest::Manifest;
+use crate::state::Stat;
 
 /// How a workspace file relates to its cache object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,12 @@ impl LinkType {
     }
 }
 
+/// Mode of cache objects: read-only for everyone, as DVC protects them.
+pub(crate) const OBJECT_MODE: u32 = 0o444;
+
+/// Files up to this size are read into memory whole by [`Cache::ingest`].
+const SMALL_FILE: u64 = 8 << 20;
+
 /// DVC's default `cache.type`.
 pub const DEFAULT_LINK_TYPES: &[LinkType] = &[LinkType::Reflink, LinkType::Copy];
 
@@ -91,6 +98,34 @@ impl Cache {
         self.object_path(oid).is_file()
     }
 
+    /// Every object of `oids` is present: a `stat` each for a few, one listing per prefix
+    /// folder for many (a directory of 20,000 files lists 256 folders instead of 20,000 paths).
+    pub fn contains_all(&self, oids: &[&str]) -> bool {
+        use rayon::prelude::*;
+        if oids.len() < 1024 {
+            return oids.par_iter().all(|o| self.contains(o));
+        }
+        let mut by_prefix: std::collections::HashMap<&str, Vec<&str>> = Default::default();
+        for o in oids {
+            if o.len() <= 2 {
+                return false;
+            }
+            by_prefix.entry(&o[..2]).or_default().push(&o[2..]);
+        }
+        by_prefix.par_iter().all(|(prefix, rests)| {
+            let dir = self.root.join("files").join("md5").join(prefix);
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                return false;
+            };
+            // Names only: a temporary file never has an object's name.
+            let names: std::collections::HashSet<std::ffi::OsString> =
+                rd.flatten().map(|e| e.file_name()).collect();
+            rests
+                .iter()
+                .all(|r| names.contains(std::ffi::OsStr::new(r)))
+        })
+    }
+
     /// Store the workspace file `src` as object `oid` (already hashed), linking per
     /// `cache.type`: a reflink or a hardlink when allowed and possible, else a copy.
     pub fn store_file(&self, src: &Path, oid: &str) -> Result<()> {
@@ -98,104 +133,105 @@ impl Cache {
         if dst.is_file() {
             return Ok(());
         }
-        let parent = dst.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(parent).ctx("create directory", parent)?;
-        let tmp = fsutil::temp_beside(&dst);
-        let mut stored = false;
         for link in &self.links {
-            let ok = match link {
+            let tmp = fsutil::temp_beside(&dst);
+            let linked = match link {
                 LinkType::Reflink => try_reflink(src, &tmp),
-                LinkType::Hardlink => std::fs::hard_link(src, &tmp).is_ok(),
-                // A symlink points into the cache; the cache itself holds a real copy.
-                LinkType::Symlink | LinkType::Copy => {
-                    std::fs::copy(src, &tmp).ctx("copy into the cache", src)?;
-                    true
+                LinkType::Hardlink => {
+                    fsutil::with_parent(&dst, || std::fs::hard_link(src, &tmp)).is_ok()
                 }
+                // A symlink points into the cache; the cache itself holds a real copy.
+                LinkType::Symlink | LinkType::Copy => break,
             };
-            if ok {
-                stored = true;
-                break;
+            if linked {
+                return fsutil::make_readonly(&tmp)
+                    .and_then(|()| std::fs::rename(&tmp, &dst).ctx("rename into", &dst))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(&tmp);
+                    });
             }
         }
-        if !stored {
-            std::fs::copy(src, &tmp).ctx("copy into the cache", src)?;
-        }
-        fsutil::make_readonly(&tmp)?;
-        std::fs::rename(&tmp, &dst).ctx("rename into", &dst)?;
-        Ok(())
+        let mut input = std::fs::File::open(src).ctx("open", src)?;
+        fsutil::write_new(&dst, OBJECT_MODE, |out| {
+            std::io::copy(&mut input, out)
+                .map(|_| ())
+                .ctx("copy into the cache", src)
+        })
     }
 
-    /// Hash `src` and store it in one pass (for large files that must be copied: the file is
-    /// read once, each chunk hashed and written). With a reflink first in `cache.type` and a
-    /// filesystem that supports it, the clone is made first and only the hash reads the file.
+    /// Hash `src` and store it in one pass: the file is read once, hashed and written (a small
+    /// file from memory; a large one in chunks, hashed on this thread while another writes
+    /// them, in flat memory). With a reflink first in `cache.type` and a filesystem that
+    /// supports it, the clone is made first and only the hash reads the file.
     pub fn ingest(&self, src: &Path) -> Result<(String, u64)> {
-        use std::io::{Read, Write};
-        let staging = self.root.join("files").join("md5");
-        std::fs::create_dir_all(&staging).ctx("create directory", &staging)?;
-        let tmp = fsutil::temp_beside(&staging.join("ingest"));
-        let cleanup = |e: Error| {
-            let _ = std::fs::remove_file(&tmp);
-            e
-        };
-        let reflinked = self.links.first() == Some(&LinkType::Reflink) && try_reflink(src, &tmp);
-        let (md5, size) = if reflinked {
-            crate::hash::md5_file(src).map_err(cleanup)?
-        } else {
-            let mut input = std::fs::File::open(src).ctx("open", src)?;
-            let mut out = std::fs::File::create(&tmp).ctx("create", &tmp)?;
-            let mut hasher = crate::hash::Hasher::default();
-            let mut buf = vec![0u8; 8 << 20];
-            let mut size = 0u64;
-            loop {
-                let n = match input.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(cleanup(Error::Io {
-                            op: "read",
-                            path: src.to_path_buf(),
-                            source: e,
-                        }));
-                    }
-                };
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(|e| {
-                    cleanup(Error::Io {
-                        op: "write",
-                        path: tmp.clone(),
-                        source: e,
-                    })
-                })?;
-                size += n as u64;
+        use std::io::Write;
+        if self.links.first() == Some(&LinkType::Reflink) && !reflinks_refused() {
+            let tmp = self.staging_name();
+            if try_reflink(src, &tmp) {
+                return crate::hash::md5_file(src)
+                    .and_then(|(md5, size)| self.adopt(&tmp, &md5).map(|()| (md5, size)))
+                    .inspect_err(|_| {
+                        let _ = std::fs::remove_file(&tmp);
+                    });
             }
-            (hasher.finish(), size)
-        };
-        let dst = self.object_path(&md5);
-        if dst.is_file() {
-            let _ = std::fs::remove_file(&tmp);
-            return Ok((md5, size));
         }
-        let parent = dst.parent().unwrap_or(&self.root);
-        std::fs::create_dir_all(parent)
-            .ctx("create directory", parent)
-            .map_err(cleanup)?;
-        fsutil::make_readonly(&tmp).map_err(cleanup)?;
-        std::fs::rename(&tmp, &dst)
-            .ctx("rename into", &dst)
-            .map_err(cleanup)?;
-        Ok((md5, size))
+        let mut input = std::fs::File::open(src).ctx("open", src)?;
+        let len = input.metadata().ctx("stat", src)?.len();
+        if len <= SMALL_FILE {
+            let bytes = fsutil::read_all(&mut input, len, src)?;
+            let md5 = crate::hash::md5_hex(&bytes);
+            let dst = self.object_path(&md5);
+            if !dst.is_file() {
+                fsutil::write_new(&dst, OBJECT_MODE, |f| {
+                    f.write_all(&bytes).ctx("write", &dst)
+                })?;
+            }
+            return Ok((md5, bytes.len() as u64));
+        }
+        let tmp = self.staging_name();
+        let out = fsutil::with_parent(&tmp, || {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(OBJECT_MODE)
+                .open(&tmp)
+        })
+        .ctx("create", &tmp)?;
+        copy_hashing(&mut input, src, out, &tmp)
+            .and_then(|(md5, size)| self.adopt(&tmp, &md5).map(|()| (md5, size)))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&tmp);
+            })
+    }
+
+    /// A temporary name in the cache for a file whose hash is not known yet.
+    fn staging_name(&self) -> PathBuf {
+        fsutil::temp_beside(&self.root.join("files").join("md5").join("ingest"))
+    }
+
+    /// Give the finished temporary file `tmp` its object name `oid` (read-only), or drop it
+    /// when the object is already there.
+    fn adopt(&self, tmp: &Path, oid: &str) -> Result<()> {
+        let dst = self.object_path(oid);
+        if dst.is_file() {
+            let _ = std::fs::remove_file(tmp);
+            return Ok(());
+        }
+        // A reflinked clone still has the workspace file's mode; a copy is read-only already.
+        fsutil::make_readonly(tmp)?;
+        fsutil::with_parent(&dst, || std::fs::rename(tmp, &dst)).ctx("rename into", &dst)
     }
 
     /// Store `bytes` as object `oid` (a `.dir` manifest).
     pub fn store_bytes(&self, oid: &str, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
         let dst = self.object_path(oid);
         if dst.is_file() {
             return Ok(());
         }
-        fsutil::write_atomic(&dst, bytes)?;
-        // A concurrent writer may have won the rename; the content is the same either way.
-        fsutil::make_readonly(&dst)
+        // A concurrent writer may win the rename; the content is the same either way.
+        fsutil::write_new(&dst, OBJECT_MODE, |f| f.write_all(bytes).ctx("write", &dst))
     }
 
     /// Read the manifest of directory object `oid`.
@@ -208,38 +244,71 @@ impl Cache {
     /// Materialise object `oid` at `dst` in the workspace (replacing whatever is there) with the
     /// first link type that works. Returns the link type used.
     pub fn link_out(&self, oid: &str, dst: &Path, exec: bool) -> Result<LinkType> {
+        self.link_out_stat(oid, dst, exec).map(|(link, _)| link)
+    }
+
+    /// [`Self::link_out`], also returning the stat signature of the file now at `dst` (for the
+    /// stat cache, without another `stat`). Parent folders are created only when missing, and
+    /// a missing object is found by the link or copy failing: [`Error::Missing`].
+    pub(crate) fn link_out_stat(
+        &self,
+        oid: &str,
+        dst: &Path,
+        exec: bool,
+    ) -> Result<(LinkType, Stat)> {
         let src = self.object_path(oid);
-        if !src.is_file() {
-            return Err(Error::Missing {
-                count: 1,
-                first: format!("{oid} (for {})", dst.display()),
-            });
-        }
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).ctx("create directory", parent)?;
-        }
-        let tmp = fsutil::temp_beside(dst);
+        let missing = || Error::Missing {
+            count: 1,
+            first: format!("{oid} (for {})", dst.display()),
+        };
+        let not_found = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         for link in &self.links {
-            let ok = match link {
-                LinkType::Reflink => try_reflink(&src, &tmp),
-                LinkType::Hardlink => std::fs::hard_link(&src, &tmp).is_ok(),
-                LinkType::Symlink => std::os::unix::fs::symlink(&src, &tmp).is_ok(),
+            let tmp = fsutil::temp_beside(dst);
+            let linked = match link {
                 LinkType::Copy => {
-                    std::fs::copy(&src, &tmp).ctx("copy from the cache", &src)?;
-                    true
+                    let mut input = match std::fs::File::open(&src) {
+                        Err(e) if not_found(&e) => return Err(missing()),
+                        other => other.ctx("open", &src)?,
+                    };
+                    let stat = fsutil::write_new(dst, fsutil::workspace_mode(exec), |out| {
+                        std::io::copy(&mut input, out).ctx("copy from the cache", &src)?;
+                        fsutil::stat_of(out, dst)
+                    })?;
+                    return Ok((LinkType::Copy, stat));
+                }
+                LinkType::Reflink => try_reflink(&src, &tmp),
+                LinkType::Hardlink => {
+                    match fsutil::with_parent(dst, || std::fs::hard_link(&src, &tmp)) {
+                        Ok(()) => true,
+                        Err(e) if not_found(&e) && !src.is_file() => return Err(missing()),
+                        Err(_) => false,
+                    }
+                }
+                LinkType::Symlink => {
+                    if !src.is_file() {
+                        return Err(missing());
+                    }
+                    fsutil::with_parent(dst, || std::os::unix::fs::symlink(&src, &tmp)).is_ok()
                 }
             };
-            if ok {
-                if matches!(link, LinkType::Reflink | LinkType::Copy) {
-                    fsutil::make_writable(&tmp, exec)?;
-                }
-                if let Err(e) = std::fs::rename(&tmp, dst) {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e).ctx("rename into", dst);
-                }
-                return Ok(*link);
+            if !linked {
+                continue; // a failed link leaves nothing behind
             }
-            let _ = std::fs::remove_file(&tmp);
+            let placed = (if *link == LinkType::Reflink {
+                fsutil::make_writable(&tmp, exec)
+            } else {
+                Ok(())
+            })
+            .and_then(|()| std::fs::rename(&tmp, dst).ctx("rename into", dst));
+            if let Err(e) = placed {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            let meta = std::fs::metadata(dst).ctx("stat", dst)?;
+            return Ok((*link, Stat::of(&meta)));
+        }
+        if !src.is_file() {
+            return Err(missing());
         }
         Err(Error::Target {
             path: dst.to_path_buf(),
@@ -287,21 +356,89 @@ impl Cache {
     }
 }
 
+/// Copy `input` to `out` and hash it in one read: each chunk is hashed here while a second
+/// thread writes it, so a large file costs about the time of the slower of the two, and the
+/// bytes written are exactly the bytes hashed. Returns the md5 and the size.
+fn copy_hashing(
+    input: &mut std::fs::File,
+    src: &Path,
+    out: std::fs::File,
+    tmp: &Path,
+) -> Result<(String, u64)> {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Arc<Vec<u8>>, usize)>(PIPE_DEPTH);
+    let (empty_tx, empty_rx) = mpsc::channel::<Arc<Vec<u8>>>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            let mut out = out;
+            for (buf, n) in full_rx {
+                out.write_all(&buf[..n])?;
+                // Back to the reader for reuse (it may be gone after an error: then dropped).
+                let _ = empty_tx.send(buf);
+            }
+            Ok(())
+        });
+        let mut hasher = crate::hash::Hasher::default();
+        let mut size = 0u64;
+        let read = loop {
+            // A returned buffer is free once the reader has hashed it, too.
+            let mut buf = match empty_rx.try_recv().map(Arc::try_unwrap) {
+                Ok(Ok(buf)) => buf,
+                _ => vec![0u8; PIPE_CHUNK],
+            };
+            let n = match input.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => break Err(e),
+            };
+            size += n as u64;
+            let buf = Arc::new(buf);
+            if full_tx.send((Arc::clone(&buf), n)).is_err() {
+                break Ok(()); // the writer failed: its error is reported below
+            }
+            hasher.update(&buf[..n]);
+        };
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
+        read.ctx("read", src)?;
+        written.ctx("write", tmp)?;
+        Ok((hasher.finish(), size))
+    })
+}
+
+/// Chunk size of [`copy_hashing`], and how many chunks may wait for the writer.
+const PIPE_CHUNK: usize = 4 << 20;
+const PIPE_DEPTH: usize = 4;
+
 /// Set once a reflink failed: the filesystem does not support them, so later files skip the
 /// attempt (each costs a create and an unlink).
 static NO_REFLINK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+fn reflinks_refused() -> bool {
+    NO_REFLINK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Clone `src` to `dst` (creating `dst`'s folder when missing). A refusal by the filesystem
+/// turns reflinks off for the rest of the process; a missing file does not.
 fn try_reflink(src: &Path, dst: &Path) -> bool {
-    use std::sync::atomic::Ordering;
-    if NO_REFLINK.load(Ordering::Relaxed) {
+    if reflinks_refused() {
         return false;
     }
-    let ok = reflink_copy::reflink(src, dst).is_ok();
-    if !ok {
-        NO_REFLINK.store(true, Ordering::Relaxed);
-        let _ = std::fs::remove_file(dst);
+    match fsutil::with_parent(dst, || reflink_copy::reflink(src, dst)) {
+        Ok(()) => true,
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                NO_REFLINK.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            let _ = std::fs::remove_file(dst);
+            false
+        }
     }
-    ok
 }
 
 /// The object's key below a cache or remote root: `files/md5/ab/cdef...`.
@@ -362,6 +499,31 @@ mod tests {
             .filter(|e| e.file_type().unwrap().is_file())
             .collect();
         assert!(staged.is_empty(), "temporary files left: {staged:?}");
+    }
+
+    #[test]
+    fn contains_all_by_stat_and_by_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::new(dir.path().join("cache"), DEFAULT_LINK_TYPES.to_vec());
+        let oids: Vec<String> = (0..1100u32)
+            .map(|i| crate::hash::md5_hex(&i.to_le_bytes()))
+            .collect();
+        for (i, oid) in oids.iter().enumerate() {
+            cache.store_bytes(oid, &(i as u32).to_le_bytes()).unwrap();
+        }
+        let all: Vec<&str> = oids.iter().map(String::as_str).collect();
+        assert!(cache.contains_all(&all), "listing");
+        assert!(cache.contains_all(&all[..10]), "stat");
+        cache.remove(&oids[500]).unwrap();
+        assert!(!cache.contains_all(&all), "listing sees the missing object");
+        assert!(!cache.contains_all(&all[495..505]), "stat sees it");
+        let mut absent = all.clone();
+        absent[0] = "ffffffffffffffffffffffffffffffff";
+        absent.remove(500);
+        assert!(
+            !cache.contains_all(&absent),
+            "an unknown prefix folder or name"
+        );
     }
 
     #[test]

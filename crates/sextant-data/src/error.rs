@@ -91,6 +91,17 @@ pub enum Error {
     Git { args: String, message: String },
 }
 
+impl Error {
+    /// Not worth retrying: a corrupted or missing object stays so, and a local file error is
+    /// not the remote's transient failure.
+    pub(crate) fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupted { .. } | Error::Missing { .. } | Error::Io { .. }
+        )
+    }
+}
+
 /// This crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -1,14 +1,17 @@
 //! Remotes: local folders and S3-compatible buckets with DVC 3's layout
-//! (`<url>/files/md5/<2 hex>/<30 hex>`), through `object_store`.
+//! (`<url>/files/md5/<2 hex>/<30 hex>`): plain file operations for folders, `object_store`
+//! for buckets.
 //!
-//! Transfers run many at once (`jobs`), each retried with exponential backoff on transient
-//! errors. Every downloaded object is hashed while it streams into a temporary file in the
-//! cache and enters the cache (by rename) only when its md5 matches its name; a corrupted
-//! object is refused and reported, never cached. Objects already at the destination are
+//! Transfers run many at once (`jobs`): on a thread pool for a folder, as concurrent requests
+//! for a bucket, each request retried with exponential backoff on transient errors. Every
+//! downloaded object is hashed (in memory when small, while it streams into a temporary file
+//! in the cache when large) and enters the cache (by rename) only when its md5 matches its
+//! name; a corrupted object is refused and reported, never cached. Objects already at the destination are
 //! skipped, so an interrupted push or pull resumes where it stopped. Directory manifests go
 //! last on push, so a manifest on a remote means its files are there too.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +22,7 @@ use object_store::{ObjectStore, PutPayload, WriteMultipart};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use crate::cache::object_key;
+use crate::cache::{OBJECT_MODE, object_key};
 use crate::error::{Error, IoContext, Result};
 use crate::repo::{Repo, Tracked, UsedObjects};
 use crate::{Progress, fsutil, hash};
@@ -39,7 +42,24 @@ pub struct Remote {
     pub name: String,
     /// Its URL as configured.
     pub url: String,
-    store: Arc<dyn ObjectStore>,
+    backend: Backend,
+}
+
+/// Where a remote's objects live.
+enum Backend {
+    /// A local or mounted folder: plain file operations, many at once on a thread pool.
+    Local(PathBuf),
+    /// An object store (S3-compatible): concurrent requests, each retried with backoff.
+    Store(Arc<dyn ObjectStore>),
+}
+
+/// Which way objects go.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    /// From the cache to the remote.
+    Upload,
+    /// From the remote into the cache, verified.
+    Download,
 }
 
 /// What a push, pull or fetch did.
@@ -57,6 +77,29 @@ pub struct TransferReport {
     pub missing: Vec<String>,
     /// Objects that failed after retries (or were refused as corrupted), with the reason.
     pub failed: Vec<Failure>,
+}
+
+impl TransferReport {
+    /// Count each object's outcome (transferred, missing, or failed with the reason) and return
+    /// the objects that arrived.
+    fn record(&mut self, results: Vec<(String, Result<u64>)>) -> Vec<String> {
+        let mut ok = Vec::new();
+        for (oid, r) in results {
+            match r {
+                Ok(n) => {
+                    self.transferred += 1;
+                    self.bytes += n;
+                    ok.push(oid);
+                }
+                Err(Error::Missing { .. }) => self.missing.push(oid),
+                Err(e) => self.failed.push(Failure {
+                    oid,
+                    error: e.to_string(),
+                }),
+            }
+        }
+        ok
+    }
 }
 
 /// One object that could not be transferred.
@@ -110,7 +153,7 @@ impl Remote {
             url: url.clone(),
             message,
         };
-        let store: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
+        let backend = if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(bad("no bucket name".into()));
@@ -155,28 +198,23 @@ impl Remote {
                 }
             }
             let s3 = b.build().map_err(|e| bad(e.to_string()))?;
-            if prefix.trim_matches('/').is_empty() {
+            Backend::Store(if prefix.trim_matches('/').is_empty() {
                 Arc::new(s3)
             } else {
                 Arc::new(object_store::prefix::PrefixStore::new(
                     s3,
                     prefix.trim_matches('/'),
                 ))
-            }
+            })
         } else if url.contains("://") && !url.starts_with("file://") {
             return Err(bad(
                 "only local folders, file:// and s3:// remotes are supported".into(),
             ));
         } else {
-            let dir = local_remote_dir(&repo.dvc_dir, &url);
-            std::fs::create_dir_all(&dir).ctx("create directory", &dir)?;
-            Arc::new(
-                object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| bad(e.to_string()))?
-                    .with_automatic_cleanup(true),
-            )
+            // Its folders are created by the first push that needs them, as DVC does.
+            Backend::Local(local_remote_dir(&repo.dvc_dir, &url))
         };
-        Ok(Self { name, url, store })
+        Ok(Self { name, url, backend })
     }
 
     fn key(oid: &str) -> ObjPath {
@@ -192,13 +230,20 @@ impl Remote {
         }
     }
 
-    /// Which of `oids` the remote has: HEAD requests for a few, prefix listings for many.
+    /// Which of `oids` the remote has: a `stat` or HEAD request each for a few, one listing per
+    /// hash prefix for many.
     pub async fn has(&self, oids: &[String], jobs: usize) -> Result<HashSet<String>> {
+        let store = match &self.backend {
+            Backend::Local(dir) => return self.local_has(dir, oids),
+            Backend::Store(store) => store,
+        };
         if oids.len() <= 64 {
             let found: Vec<Option<String>> = futures::stream::iter(oids.iter().cloned())
                 .map(|oid| async move {
                     let key = Self::key(&oid);
-                    match retry(|| self.store.head(&key)).await {
+                    let not_found =
+                        |e: &object_store::Error| matches!(e, object_store::Error::NotFound { .. });
+                    match retry(not_found, || store.head(&key)).await {
                         Ok(_) => Ok(Some(oid)),
                         Err(object_store::Error::NotFound { .. }) => Ok(None),
                         Err(e) => Err(self.remote_err("check", &oid, e)),
@@ -209,17 +254,11 @@ impl Remote {
                 .await?;
             return Ok(found.into_iter().flatten().collect());
         }
-        let prefixes: BTreeSet<&str> = oids
-            .iter()
-            .filter(|o| o.len() > 2)
-            .map(|o| &o[..2])
-            .collect();
         let wanted: HashSet<&str> = oids.iter().map(String::as_str).collect();
-        let listed: Vec<Vec<String>> = futures::stream::iter(prefixes)
+        let listed: Vec<Vec<String>> = futures::stream::iter(prefixes(oids))
             .map(|p| async move {
                 let prefix = ObjPath::from(format!("files/md5/{p}"));
-                let metas: Vec<object_store::ObjectMeta> = self
-                    .store
+                let metas: Vec<object_store::ObjectMeta> = store
                     .list(Some(&prefix))
                     .try_collect()
                     .await
@@ -241,41 +280,135 @@ impl Remote {
             .collect())
     }
 
-    async fn upload(&self, src: &Path, oid: &str) -> Result<u64> {
-        let size = tokio::fs::metadata(src).await.ctx("stat", src)?.len();
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            let res = if size > MULTIPART_THRESHOLD {
-                self.upload_multipart(src, oid).await
-            } else {
-                let bytes = tokio::fs::read(src).await.ctx("read", src)?;
-                self.store
-                    .put(&Self::key(oid), PutPayload::from(bytes))
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| self.remote_err("upload", oid, e))
-            };
-            match res {
-                Ok(()) => return Ok(size),
-                Err(e) => {
-                    tracing::debug!(oid, attempt, error = %e, "upload failed; retrying");
-                    last = Some(e);
-                }
-            }
+    /// [`Self::has`] for a local folder.
+    fn local_has(&self, dir: &Path, oids: &[String]) -> Result<HashSet<String>> {
+        use rayon::prelude::*;
+        if oids.len() <= 64 {
+            return Ok(oids
+                .iter()
+                .filter(|o| dir.join(object_key(o)).is_file())
+                .cloned()
+                .collect());
         }
-        Err(last.unwrap_or(Error::Missing {
-            count: 1,
-            first: oid.to_string(),
-        }))
+        let wanted: HashSet<&str> = oids.iter().map(String::as_str).collect();
+        let listed: Vec<Vec<String>> = prefixes(oids)
+            .into_par_iter()
+            .map(|p| {
+                let folder = dir.join("files").join("md5").join(p);
+                let entries = match std::fs::read_dir(&folder) {
+                    Ok(rd) => rd,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(e).ctx("list", &folder),
+                };
+                let mut found = Vec::new();
+                for entry in entries {
+                    let entry = entry.ctx("list", &folder)?;
+                    if let Some(name) = entry.file_name().to_str() {
+                        let oid = format!("{p}{name}");
+                        if wanted.contains(oid.as_str()) {
+                            found.push(oid);
+                        }
+                    }
+                }
+                Ok(found)
+            })
+            .collect::<Result<_>>()?;
+        Ok(listed.into_iter().flatten().collect())
     }
 
-    async fn upload_multipart(&self, src: &Path, oid: &str) -> Result<()> {
+    /// Copy `oids` between the cache of `repo` and this remote, `jobs` at a time: for a local
+    /// folder on a pool of `jobs` threads doing plain file operations (no async hops per
+    /// object), for an object store as concurrent requests with retries. One result per object.
+    async fn transfer(
+        &self,
+        repo: &Repo,
+        direction: Direction,
+        oids: Vec<String>,
+        jobs: usize,
+        progress: &dyn Progress,
+    ) -> Vec<(String, Result<u64>)> {
+        let jobs = jobs.max(1);
+        match &self.backend {
+            Backend::Local(dir) => {
+                use rayon::prelude::*;
+                let one = |oid: String| {
+                    let obj = repo.cache.object_path(&oid);
+                    let r = match direction {
+                        Direction::Upload => upload_local(dir, &obj, &oid),
+                        Direction::Download => self.download_local(dir, &oid, &obj),
+                    };
+                    progress.inc(1);
+                    (oid, r)
+                };
+                match rayon::ThreadPoolBuilder::new().num_threads(jobs).build() {
+                    Ok(pool) => pool.install(|| oids.into_par_iter().map(one).collect()),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no thread pool; transferring one by one");
+                        oids.into_iter().map(one).collect()
+                    }
+                }
+            }
+            Backend::Store(store) => {
+                futures::stream::iter(oids)
+                    .map(|oid| async move {
+                        let obj = repo.cache.object_path(&oid);
+                        let (obj_ref, oid_ref, store) = (&obj, oid.as_str(), store.as_ref());
+                        let r = retry(Error::is_permanent, || async move {
+                            match direction {
+                                Direction::Upload => self.upload(store, obj_ref, oid_ref).await,
+                                Direction::Download => self.download(store, oid_ref, obj_ref).await,
+                            }
+                        })
+                        .await;
+                        progress.inc(1);
+                        (oid, r)
+                    })
+                    .buffer_unordered(jobs)
+                    .collect()
+                    .await
+            }
+        }
+    }
+
+    /// Refuse `oid` unless its content hashed to `actual`.
+    fn verify(&self, oid: &str, actual: String) -> Result<()> {
+        let expected = oid.strip_suffix(".dir").unwrap_or(oid);
+        if actual == expected {
+            return Ok(());
+        }
+        Err(Error::Corrupted {
+            remote: self.name.clone(),
+            key: object_key(oid),
+            expected: expected.to_string(),
+            actual,
+        })
+    }
+
+    fn not_on_remote(&self, oid: &str) -> Error {
+        Error::Missing {
+            count: 1,
+            first: format!("{oid} (not on remote {})", self.name),
+        }
+    }
+
+    /// Upload one object to an object store (in parts when large).
+    async fn upload(&self, store: &dyn ObjectStore, src: &Path, oid: &str) -> Result<u64> {
+        let size = tokio::fs::metadata(src).await.ctx("stat", src)?.len();
+        if size > MULTIPART_THRESHOLD {
+            self.upload_multipart(store, src, oid).await?;
+        } else {
+            let bytes = tokio::fs::read(src).await.ctx("read", src)?;
+            store
+                .put(&Self::key(oid), PutPayload::from(bytes))
+                .await
+                .map_err(|e| self.remote_err("upload", oid, e))?;
+        }
+        Ok(size)
+    }
+
+    async fn upload_multipart(&self, store: &dyn ObjectStore, src: &Path, oid: &str) -> Result<()> {
         use tokio::io::AsyncReadExt;
-        let upload = self
-            .store
+        let upload = store
             .put_multipart(&Self::key(oid))
             .await
             .map_err(|e| self.remote_err("upload", oid, e))?;
@@ -298,60 +431,26 @@ impl Remote {
         Ok(())
     }
 
-    /// Download `oid` into the cache at `dst`, verifying its md5 on the way.
-    async fn download(&self, oid: &str, dst: &Path) -> Result<u64> {
-        let mut last = None;
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            match self.download_once(oid, dst).await {
-                Ok(n) => return Ok(n),
-                Err(e @ (Error::Corrupted { .. } | Error::Missing { .. })) => return Err(e),
-                Err(e) => {
-                    tracing::debug!(oid, attempt, error = %e, "download failed; retrying");
-                    last = Some(e);
-                }
-            }
-        }
-        Err(last.unwrap_or(Error::Missing {
-            count: 1,
-            first: oid.to_string(),
-        }))
-    }
-
-    async fn download_once(&self, oid: &str, dst: &Path) -> Result<u64> {
-        let res = match self.store.get(&Self::key(oid)).await {
+    /// Download `oid` from an object store into the cache at `dst`, verifying its md5 before
+    /// it gets its name: a small object in memory, a large one while it streams to disk.
+    async fn download(&self, store: &dyn ObjectStore, oid: &str, dst: &Path) -> Result<u64> {
+        let res = match store.get(&Self::key(oid)).await {
             Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::Missing {
-                    count: 1,
-                    first: format!("{oid} (not on remote {})", self.name),
-                });
-            }
+            Err(object_store::Error::NotFound { .. }) => return Err(self.not_on_remote(oid)),
             Err(e) => return Err(self.remote_err("download", oid, e)),
         };
         if res.meta.size <= SMALL_OBJECT {
-            // Small objects: verify in memory, then one blocking write + rename.
             let bytes = res
                 .bytes()
                 .await
                 .map_err(|e| self.remote_err("download", oid, e))?;
-            let actual = hash::md5_hex(&bytes);
-            let expected = oid.strip_suffix(".dir").unwrap_or(oid);
-            if actual != expected {
-                return Err(Error::Corrupted {
-                    remote: self.name.clone(),
-                    key: object_key(oid),
-                    expected: expected.to_string(),
-                    actual,
-                });
-            }
+            self.verify(oid, hash::md5_hex(&bytes))?;
             let target = dst.to_path_buf();
-            let n = bytes.len() as u64;
-            return tokio::task::spawn_blocking(move || -> Result<u64> {
-                fsutil::write_atomic_with(&target, &bytes, fsutil::make_readonly)?;
-                Ok(n)
+            return tokio::task::spawn_blocking(move || {
+                fsutil::write_new(&target, OBJECT_MODE, |f| {
+                    f.write_all(&bytes).ctx("write", &target)
+                })
+                .map(|()| bytes.len() as u64)
             })
             .await
             .map_err(|e| Error::Io {
@@ -366,7 +465,13 @@ impl Remote {
             .ctx("create directory", parent)?;
         let tmp = fsutil::temp_beside(dst);
         let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await.ctx("create", &tmp)?;
+            let mut file = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(OBJECT_MODE)
+                .open(&tmp)
+                .await
+                .ctx("create", &tmp)?;
             let mut hasher = hash::Hasher::default();
             let mut n = 0u64;
             let mut stream = res.into_stream();
@@ -378,17 +483,7 @@ impl Remote {
             }
             file.flush().await.ctx("write", &tmp)?;
             drop(file);
-            let actual = hasher.finish();
-            let expected = oid.strip_suffix(".dir").unwrap_or(oid);
-            if actual != expected {
-                return Err(Error::Corrupted {
-                    remote: self.name.clone(),
-                    key: object_key(oid),
-                    expected: expected.to_string(),
-                    actual,
-                });
-            }
-            fsutil::make_readonly(&tmp)?;
+            self.verify(oid, hasher.finish())?;
             tokio::fs::rename(&tmp, dst).await.ctx("rename into", dst)?;
             Ok(n)
         }
@@ -398,24 +493,81 @@ impl Remote {
         }
         result
     }
+
+    /// Copy object `oid` of the local remote folder `dir` into the cache at `dst`, verifying
+    /// its md5 before it gets its name (a small object from memory, a large one streamed).
+    fn download_local(&self, dir: &Path, oid: &str, dst: &Path) -> Result<u64> {
+        use std::io::Read;
+        let src = dir.join(object_key(oid));
+        let mut input = match std::fs::File::open(&src) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(self.not_on_remote(oid));
+            }
+            other => other.ctx("open", &src)?,
+        };
+        let len = input.metadata().ctx("stat", &src)?.len();
+        fsutil::write_new(dst, OBJECT_MODE, |out| {
+            if len <= SMALL_OBJECT {
+                let bytes = fsutil::read_all(&mut input, len, &src)?;
+                self.verify(oid, hash::md5_hex(&bytes))?;
+                out.write_all(&bytes).ctx("write", dst)?;
+                return Ok(bytes.len() as u64);
+            }
+            let mut hasher = hash::Hasher::default();
+            let mut buf = vec![0u8; hash::CHUNK];
+            let mut size = 0u64;
+            loop {
+                let n = match input.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e).ctx("read", &src),
+                };
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n]).ctx("write", dst)?;
+                size += n as u64;
+            }
+            self.verify(oid, hasher.finish())?;
+            Ok(size)
+        })
+    }
+}
+
+/// Copy cache object `src` to the local remote folder `dir` (read-only, as DVC protects
+/// remote objects; a temporary name, then a rename).
+fn upload_local(dir: &Path, src: &Path, oid: &str) -> Result<u64> {
+    let dst = dir.join(object_key(oid));
+    let mut input = std::fs::File::open(src).ctx("open", src)?;
+    fsutil::write_new(&dst, OBJECT_MODE, |out| {
+        std::io::copy(&mut input, out).ctx("copy to the remote", &dst)
+    })
+}
+
+/// The distinct two-digit prefixes (cache folders) of `oids`.
+fn prefixes(oids: &[String]) -> BTreeSet<&str> {
+    oids.iter()
+        .filter(|o| o.len() > 2)
+        .map(|o| &o[..2])
+        .collect()
 }
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64 << attempt.min(6))
 }
 
-/// Retry a store call on errors other than "not found".
-async fn retry<T, F, Fut>(mut f: F) -> object_store::Result<T>
+/// Run `f` until it succeeds, fails with an error `permanent` says is not worth retrying, or
+/// has failed [`ATTEMPTS`] times, sleeping with exponential backoff in between.
+async fn retry<T, E, F, Fut>(permanent: impl Fn(&E) -> bool, mut f: F) -> std::result::Result<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = object_store::Result<T>>,
+    Fut: std::future::Future<Output = std::result::Result<T, E>>,
 {
     let mut attempt = 0;
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e @ object_store::Error::NotFound { .. }) => return Err(e),
-            Err(e) if attempt + 1 >= ATTEMPTS => return Err(e),
+            Err(e) if permanent(&e) || attempt + 1 >= ATTEMPTS => return Err(e),
             Err(e) => {
                 tracing::debug!(attempt, error = %e, "remote call failed; retrying");
                 attempt += 1;
@@ -487,28 +639,10 @@ pub fn push(
                 }
                 continue;
             }
-            let results: Vec<(String, Result<u64>)> = futures::stream::iter(batch)
-                .map(|oid| async move {
-                    let src = repo.cache.object_path(&oid);
-                    let r = remote.upload(&src, &oid).await;
-                    progress.inc(1);
-                    (oid, r)
-                })
-                .buffer_unordered(jobs.max(1))
-                .collect()
+            let results = remote
+                .transfer(repo, Direction::Upload, batch, jobs, progress)
                 .await;
-            for (oid, r) in results {
-                match r {
-                    Ok(n) => {
-                        report.transferred += 1;
-                        report.bytes += n;
-                    }
-                    Err(e) => report.failed.push(Failure {
-                        oid,
-                        error: e.to_string(),
-                    }),
-                }
-            }
+            report.record(results);
         }
         progress.finish();
         Ok(report)
@@ -576,32 +710,10 @@ async fn download_all(
     progress: &dyn Progress,
     report: &mut TransferReport,
 ) -> Vec<String> {
-    let results: Vec<(String, Result<u64>)> = futures::stream::iter(oids)
-        .map(|oid| async move {
-            let dst = repo.cache.object_path(&oid);
-            let r = remote.download(&oid, &dst).await;
-            progress.inc(1);
-            (oid, r)
-        })
-        .buffer_unordered(jobs.max(1))
-        .collect()
+    let results = remote
+        .transfer(repo, Direction::Download, oids, jobs, progress)
         .await;
-    let mut ok = Vec::new();
-    for (oid, r) in results {
-        match r {
-            Ok(n) => {
-                report.transferred += 1;
-                report.bytes += n;
-                ok.push(oid);
-            }
-            Err(Error::Missing { .. }) => report.missing.push(oid),
-            Err(e) => report.failed.push(Failure {
-                oid,
-                error: e.to_string(),
-            }),
-        }
-    }
-    ok
+    report.record(results)
 }
 
 /// Compare each output's objects between the cache and `remote`.

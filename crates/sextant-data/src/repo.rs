@@ -21,9 +21,6 @@ pub const DVCIGNORE_TEMPLATE: &str = "# Add patterns of files dvc should ignore,
 /// Contents of `.dvc/.gitignore`, as `dvc init` writes it.
 pub const DVC_GITIGNORE: &str = "/config.local\n/tmp\n/cache\n";
 
-/// Files at least this large are hashed and copied into the cache in one pass by `add`.
-const INGEST_MIN: u64 = 8 << 20;
-
 /// An opened repository.
 pub struct Repo {
     /// The folder holding `.dvc/`.
@@ -62,6 +59,8 @@ pub(crate) struct FileInfo {
     pub stat: Stat,
     pub exec: bool,
     pub md5: Option<String>,
+    /// Already stored in the cache (hashed and copied in one pass by `add`).
+    pub stored: bool,
 }
 
 /// What a path in the workspace holds, hashed.
@@ -340,26 +339,25 @@ impl Repo {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).ctx("stat", abs),
         };
-        let key_of = |p: &Path| {
-            fsutil::rel_posix(p, &self.root).ok_or_else(|| Error::Target {
-                path: p.to_path_buf(),
-                message: "file name is not valid UTF-8, or the path is outside the repository"
-                    .into(),
+        let info = |p: &Path, meta: &std::fs::Metadata, relpath: String, exec: bool| {
+            Ok(FileInfo {
+                abs: p.to_path_buf(),
+                key: fsutil::rel_posix(p, &self.root).ok_or_else(|| Error::Target {
+                    path: p.to_path_buf(),
+                    message: "file name is not valid UTF-8, or the path is outside the repository"
+                        .into(),
+                })?,
+                relpath,
+                stat: Stat::of(meta),
+                exec,
+                md5: None,
+                stored: false,
             })
         };
         if meta.is_file() {
             use std::os::unix::fs::PermissionsExt;
-            return Ok(Some((
-                false,
-                vec![FileInfo {
-                    abs: abs.to_path_buf(),
-                    key: key_of(abs)?,
-                    relpath: String::new(),
-                    stat: Stat::of(&meta),
-                    exec: meta.permissions().mode() & 0o111 != 0,
-                    md5: None,
-                }],
-            )));
+            let exec = meta.permissions().mode() & 0o111 != 0;
+            return Ok(Some((false, vec![info(abs, &meta, String::new(), exec)?])));
         }
         if !meta.is_dir() {
             return Err(Error::Target {
@@ -367,7 +365,9 @@ impl Repo {
                 message: "neither a file nor a directory".into(),
             });
         }
-        let mut files = Vec::new();
+        // Walk first (names and types come from the directory listings), then `stat` the
+        // files on all cores.
+        let mut found = Vec::new();
         let walker = ignore::WalkBuilder::new(abs)
             .standard_filters(false)
             .hidden(false)
@@ -381,24 +381,22 @@ impl Repo {
                 path: abs.to_path_buf(),
                 message: format!("walking the directory: {e}"),
             })?;
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                continue;
+            if entry.file_type().is_some_and(|t| t.is_file()) {
+                found.push(entry.into_path());
             }
-            let p = entry.path();
-            let meta = std::fs::metadata(p).ctx("stat", p)?;
-            let relpath = fsutil::rel_posix(p, abs).ok_or_else(|| Error::Target {
-                path: p.to_path_buf(),
-                message: "file name is not valid UTF-8".into(),
-            })?;
-            files.push(FileInfo {
-                abs: p.to_path_buf(),
-                key: key_of(p)?,
-                relpath,
-                stat: Stat::of(&meta),
-                exec: false,
-                md5: None,
-            });
         }
+        let files = found
+            .into_par_iter()
+            .map(|p| {
+                let meta = std::fs::metadata(&p).ctx("stat", &p)?;
+                let relpath = fsutil::rel_posix(&p, abs).ok_or_else(|| Error::Target {
+                    path: p.clone(),
+                    message: "file name is not valid UTF-8".into(),
+                })?;
+                // Directory manifests record no executable bit (DVC's do not either).
+                info(&p, &meta, relpath, false)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Some((true, files)))
     }
 
@@ -436,9 +434,12 @@ impl Repo {
         progress.start("hashing", total);
         // Large files first so one big file does not start last on an idle pool.
         todo.sort_by_key(|f| std::cmp::Reverse(f.stat.size));
+        // Unless the cache hardlinks, `add` copies every file into the cache: read each once,
+        // hashing and writing it in the same pass.
         let copies = ingest && self.cache.links().first() != Some(&LinkType::Hardlink);
         todo.par_iter_mut().try_for_each(|f| -> Result<()> {
-            let (md5, _) = if copies && f.stat.size >= INGEST_MIN {
+            let (md5, _) = if copies {
+                f.stored = true;
                 self.cache.ingest(&f.abs)?
             } else {
                 hash::md5_file(&f.abs)?
@@ -500,8 +501,12 @@ impl Repo {
                 .collect();
             self.hash_files_with(&mut refs, &mut state, progress, true)?;
         }
-        // Store every file object (in parallel), then manifests.
-        let all: Vec<&FileInfo> = scanned.iter().flat_map(|(_, _, f)| f.iter()).collect();
+        // Store every file object not stored while hashing (in parallel), then manifests.
+        let all: Vec<&FileInfo> = scanned
+            .iter()
+            .flat_map(|(_, _, f)| f.iter())
+            .filter(|f| !f.stored)
+            .collect();
         let total: u64 = all.iter().map(|f| f.stat.size).sum();
         progress.start("caching", total);
         all.par_iter().try_for_each(|f| -> Result<()> {
@@ -696,7 +701,8 @@ impl Repo {
         }
         if oid.ends_with(".dir") {
             let m = self.cache.manifest(oid)?;
-            return Ok(m.entries().par_iter().all(|e| self.cache.contains(&e.md5)));
+            let oids: Vec<&str> = m.entries().iter().map(|e| e.md5.as_str()).collect();
+            return Ok(self.cache.contains_all(&oids));
         }
         Ok(true)
     }
@@ -760,13 +766,14 @@ impl Repo {
             }
             _ => {}
         }
-        if !self.cache.contains(oid) {
-            r.missing = 1;
-            return Ok(r);
+        match self.cache.link_out_stat(oid, &t.abs, t.out.isexec) {
+            Ok((_, stat)) => {
+                state.put(t.rel.clone(), stat, oid.to_string());
+                r.written = 1;
+            }
+            Err(Error::Missing { .. }) => r.missing = 1,
+            Err(e) => return Err(e),
         }
-        self.cache.link_out(oid, &t.abs, t.out.isexec)?;
-        self.remember(&t.abs, oid, state);
-        r.written = 1;
         Ok(r)
     }
 
@@ -864,16 +871,16 @@ impl Repo {
             .filter(|e| have.get(e.relpath.as_str()).copied().flatten() != Some(e.md5.as_str()))
             .collect();
         progress.start("checkout", todo.len() as u64);
-        let outcomes: Vec<Result<Option<(PathBuf, String)>>> = todo
+        let outcomes: Vec<Result<Option<(&Entry, Stat)>>> = todo
             .par_iter()
             .map(|e| {
-                let dst = t.abs.join(&e.relpath);
-                let res = if self.cache.contains(&e.md5) {
-                    self.cache
-                        .link_out(&e.md5, &dst, false)
-                        .map(|_| Some((dst, e.md5.clone())))
-                } else {
-                    Ok(None)
+                let res = match self
+                    .cache
+                    .link_out_stat(&e.md5, &t.abs.join(&e.relpath), false)
+                {
+                    Ok((_, stat)) => Ok(Some((*e, stat))),
+                    Err(Error::Missing { .. }) => Ok(None),
+                    Err(err) => Err(err),
                 };
                 progress.inc(1);
                 res
@@ -882,8 +889,8 @@ impl Repo {
         progress.finish();
         for o in outcomes {
             match o? {
-                Some((dst, md5)) => {
-                    self.remember(&dst, &md5, state);
+                Some((e, stat)) => {
+                    state.put(format!("{}/{}", t.rel, e.relpath), stat, e.md5.clone());
                     r.written += 1;
                 }
                 None => r.missing += 1,
@@ -894,12 +901,6 @@ impl Repo {
         }
         std::fs::create_dir_all(&t.abs).ctx("create directory", &t.abs)?;
         Ok(r)
-    }
-
-    fn remember(&self, abs: &Path, md5: &str, state: &mut StatCache) {
-        if let (Ok(m), Some(key)) = (std::fs::metadata(abs), fsutil::rel_posix(abs, &self.root)) {
-            state.put(key, Stat::of(&m), md5.to_string());
-        }
     }
 
     // ---- objects -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 //! add / status / checkout / push / fetch on temporary repositories.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use sextant_data::NoProgress;
@@ -121,6 +122,7 @@ fn push_resumes_and_fetch_refuses_a_corrupted_object() {
 
     // Corrupt it on the remote, drop it locally, and fetch: refused, never cached.
     let obj = remote_dir.path().join(object_key(&model_oid));
+    fs::set_permissions(&obj, fs::Permissions::from_mode(0o644)).unwrap();
     fs::write(&obj, b"tampered").unwrap();
     repo.cache.remove(&model_oid).unwrap();
     let report = remote::fetch(&repo, &rem, &tracked, 4, &NoProgress).unwrap();
@@ -172,4 +174,69 @@ fn gc_lists_then_removes_only_unused_objects() {
     assert_eq!(done.unused, dry.unused);
     assert!(!repo.cache.contains(&dry.unused[0]));
     assert!(repo.status(None, &NoProgress).unwrap().is_empty());
+}
+
+#[test]
+fn many_objects_push_read_only_resume_from_a_listing_and_pull_back() {
+    // More than 64 objects: the remote is asked by listing its prefix folders, not per object.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for i in 0..150 {
+        let p = root.join(format!("many/d{}/f{i}.txt", i % 7));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, format!("file {i}\n")).unwrap();
+    }
+    let repo = Repo::init(root).unwrap();
+    repo.add(&[root.join("many")], &NoProgress).unwrap();
+    let remote_dir = tempfile::tempdir().unwrap();
+    let repo = with_local_remote(&repo, &remote_dir.path().join("not/yet/there"));
+    let rem = Remote::open(&repo, None).unwrap();
+    let tracked = repo.tracked(None).unwrap();
+    let first = remote::push(&repo, &rem, &tracked, 8, &NoProgress).unwrap();
+    assert_eq!((first.transferred, first.skipped), (151, 0), "{first:?}");
+    // Remote objects are read-only, as DVC makes them.
+    let manifest = tracked[0].out.md5.clone().unwrap();
+    let on_remote = remote_dir
+        .path()
+        .join("not/yet/there")
+        .join(object_key(&manifest));
+    assert_eq!(
+        fs::metadata(&on_remote).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    let again = remote::push(&repo, &rem, &tracked, 8, &NoProgress).unwrap();
+    assert_eq!((again.transferred, again.skipped), (0, 151), "{again:?}");
+
+    // A fresh cache and workspace: fetch every object back, check them out, all clean.
+    fs::remove_dir_all(repo.cache.root()).unwrap();
+    fs::remove_dir_all(root.join("many")).unwrap();
+    let got = remote::fetch(&repo, &rem, &tracked, 8, &NoProgress).unwrap();
+    assert_eq!(got.transferred, 151, "{got:?}");
+    let out = repo.checkout(None, false, &NoProgress).unwrap();
+    assert_eq!((out[0].written, out[0].missing), (150, 0), "{out:?}");
+    assert_eq!(
+        fs::read_to_string(root.join("many/d3/f10.txt")).unwrap(),
+        "file 10\n"
+    );
+    assert!(repo.status(None, &NoProgress).unwrap().is_empty());
+}
+
+#[test]
+fn checkout_reports_objects_missing_from_the_cache_and_writes_the_rest() {
+    let (_d, repo) = repo_with_data();
+    add_all(&repo);
+    fs::remove_dir_all(repo.root.join("data")).unwrap();
+    fs::remove_file(repo.root.join("model.bin")).unwrap();
+    let a_csv = sextant_data::hash::md5_hex(b"x,y\n1,2\n");
+    let model = sextant_data::hash::md5_hex(b"weights");
+    repo.cache.remove(&a_csv).unwrap();
+    repo.cache.remove(&model).unwrap();
+    let out = repo.checkout(None, false, &NoProgress).unwrap();
+    let by_path: Vec<(&str, u64, u64)> = out
+        .iter()
+        .map(|c| (c.path.as_str(), c.written, c.missing))
+        .collect();
+    assert_eq!(by_path, vec![("data", 1, 1), ("model.bin", 0, 1)]);
+    assert!(repo.root.join("data/sub/b.bin").is_file());
+    assert!(!repo.root.join("data/a.csv").exists() && !repo.root.join("model.bin").exists());
 }
