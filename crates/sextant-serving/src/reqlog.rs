@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value, json};
+use sextant_types::date::UtcDateTime;
 
 use crate::error::{Result, ServingError};
 use crate::metrics::Metrics;
@@ -211,7 +212,7 @@ pub fn to_json(r: &Record) -> Value {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let mut v = json!({
-        "time": iso_utc(ms),
+        "time": UtcDateTime::from_millis(ms).rfc3339_millis(),
         "time_ms": ms,
         "model": m.name,
         "version": m.version,
@@ -236,38 +237,9 @@ pub fn to_json(r: &Record) -> Value {
     v
 }
 
-/// `2026-12-02T01:02:03.456Z` for milliseconds since the epoch (UTC).
-pub fn iso_utc(ms: i64) -> String {
-    let (secs, milli) = (ms.div_euclid(1000), ms.rem_euclid(1000));
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_times() {
-        assert_eq!(iso_utc(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_utc(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso_utc(1_795_914_123_456), "2026-11-29T01:02:03.456Z");
-    }
 
     fn log_with(sample: f64) -> (Arc<RequestLog>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
