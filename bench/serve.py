@@ -121,6 +121,9 @@ def prepare_model(tracking, workdir):
     """Train, convert, log, register, approve and alias the benchmark model. Returns the
     payload files, the expected predictions and the local model.onnx (for the FastAPI peer)."""
     os.environ["MLFLOW_TRACKING_URI"] = tracking
+    # A failing server fails the run in seconds, not after the client's long retry backoff.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     import mlflow
     import numpy as np
     import onnxruntime as rt
@@ -481,7 +484,11 @@ def main():
         tracking = B.Server("sextant", sextant_bin, keep=args.keep)
         tracking.start()
         t = time.monotonic()
-        model = prepare_model(tracking.url, workdir)
+        try:
+            model = prepare_model(tracking.url, workdir)
+        except Exception as e:
+            raise SystemExit(f"bench/serve: registering the model failed: {e}\n"
+                             f"tracking server log tail:\n{tracking.log_tail()}") from e
         log(f"  model: RandomForestRegressor(20 trees, depth 8), {len(FEATURES)} features, "
             f"{model['onnx_bytes'] / 1024:.0f} KiB of ONNX, registered as {MODEL_NAME} version "
             f"{model['version']} (approved, protected alias {ALIAS}) in {time.monotonic() - t:.1f}s")
