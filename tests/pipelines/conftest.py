@@ -24,6 +24,9 @@ run = _data.run
 dvc = _data.dvc
 git = _data.git
 clone = _data.clone
+# The data suite's S3 fixtures (moto_server, or AWS_ENDPOINT_URL when set).
+s3_endpoint = _data.s3_endpoint
+s3_bucket = _data.s3_bucket
 
 
 def sx(cwd, *args, check=True, env=None):

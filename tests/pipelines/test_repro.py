@@ -338,3 +338,27 @@ def test_foreach_matrix_lock_identical_to_dvcs_and_read_back(tmp_path):
     out = sx(a, "repro").stdout
     assert "Running stage" not in out and "up to date" in out, out
     dvc_up_to_date(b)
+
+
+def test_run_cache_travels_through_an_s3_remote(repo, tmp_path, s3_bucket):
+    client, bucket = s3_bucket
+    log = tmp_path / "ran.log"
+    simple_pipeline(repo, log)
+    sx(repo, "data", "remote", "add", "store", f"s3://{bucket}/dvcstore", "--default")
+    sx(repo, "data", "remote", "modify", "store", "endpointurl", ENV["AWS_ENDPOINT_URL"])
+    sx(repo, "repro", "--push")
+    b_of_n1 = (repo / "b.txt").read_text()
+    (repo / "params.yaml").write_text("n: 2\n")
+    sx(repo, "repro", "--push")
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix="dvcstore/runs/")["Contents"]]
+    assert len(keys) == 3, keys  # a once, b twice
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pipeline")
+    fresh = clone(repo, tmp_path / "fresh")
+    (fresh / "params.yaml").write_text("n: 1\n")
+    out = json.loads(sx(fresh, "repro", "--pull", "--json").stdout)
+    actions = {s["stage"]: (s["action"], s.get("restored_from")) for s in out["stages"]}
+    assert actions == {"a": ("restored", "dvc.lock"), "b": ("restored", "run-cache")}, actions
+    assert log_lines(log) == ["a", "b", "b"]
+    assert (fresh / "b.txt").read_text() == b_of_n1
+    dvc_up_to_date(fresh)

@@ -32,6 +32,7 @@ pub mod graph;
 pub mod interp;
 pub mod lock;
 pub mod params;
+pub mod remote_runs;
 pub mod repro;
 pub mod runcache;
 pub mod status;

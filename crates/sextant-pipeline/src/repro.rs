@@ -30,6 +30,7 @@ use crate::dvcyaml::Stage;
 use crate::error::{Error, IoContext, Result};
 use crate::lock::{self, FileLock, LockEntry, LockFile, LockItem};
 use crate::params;
+use crate::remote_runs::RunStore;
 use crate::runcache;
 use crate::status::{StageStatus, Workspace, lock_item, stage_status};
 
@@ -820,66 +821,20 @@ impl Engine<'_> {
         }
         if runcache::saves(s) {
             let rel = runcache::save(self.ws.repo.cache.root(), e)?;
-            if let Some(dir) = local_remote(self.ws, rem) {
-                copy_file_atomic(&self.ws.repo.cache.root().join(&rel), &dir.join(&rel))?;
-            }
+            RunStore::open(&self.ws.repo, rem)?.put(self.ws.repo.cache.root(), &rel)?;
         }
         Ok(())
     }
 
-    /// Copy the remote's run-cache entries this cache lacks (local remotes).
+    /// Copy the remote's run-cache entries this cache lacks.
     fn pull_run_cache(&self) -> Result<()> {
         let Some(rem) = &self.remote else {
             return Ok(());
         };
-        let Some(dir) = local_remote(self.ws, rem) else {
-            tracing::warn!(
-                remote = %rem.name,
-                "the run cache is only transferred with local remotes; outputs are still fetched"
-            );
-            return Ok(());
-        };
-        let runs = dir.join(runcache::RUNS);
-        let local = self.ws.repo.cache.root().join(runcache::RUNS);
-        let mut stack = vec![runs.clone()];
-        while let Some(d) = stack.pop() {
-            let rd = match std::fs::read_dir(&d) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e).ctx("list", &d),
-            };
-            for e in rd {
-                let e = e.ctx("list", &d)?;
-                let p = e.path();
-                if e.file_type().ctx("stat", &p)?.is_dir() {
-                    stack.push(p);
-                } else if let Ok(rel) = p.strip_prefix(&runs) {
-                    let dst = local.join(rel);
-                    if !dst.exists() && !rel.to_string_lossy().contains("/.") {
-                        copy_file_atomic(&p, &dst)?;
-                    }
-                }
-            }
-        }
+        let n = RunStore::open(&self.ws.repo, rem)?.pull_all(self.ws.repo.cache.root())?;
+        tracing::debug!(remote = %rem.name, entries = n, "run cache pulled");
         Ok(())
     }
-}
-
-/// The folder of a local remote (`None` for object stores).
-fn local_remote(ws: &Workspace, rem: &Remote) -> Option<PathBuf> {
-    let url = &rem.url;
-    if url.contains("://") && !url.starts_with("file://") {
-        return None;
-    }
-    Some(remote::local_remote_dir(&ws.repo.dvc_dir, url))
-}
-
-fn copy_file_atomic(src: &Path, dst: &Path) -> Result<()> {
-    let bytes = std::fs::read(src).ctx("read", src)?;
-    if let Some(parent) = dst.parent() {
-        std::fs::create_dir_all(parent).ctx("create directory", parent)?;
-    }
-    lock::write_atomic(dst, &bytes)
 }
 
 /// A stage output as a data-layer tracked output (for push and fetch).
