@@ -484,7 +484,7 @@ pub enum DataRemoteCommand {
 ///   sextant repro                         # every stage that is stale
 ///   sextant repro train -j 4              # train and what it needs, 4 stages at once
 ///   sextant repro --dry                   # what would run, and why
-///   sextant repro --pull --push           # a spot machine: restore what ran elsewhere, share what runs here
+///   sextant repro --pull --push           # a spot machine: restore, then share what runs
 ///   sextant repro -s evaluate --force     # only evaluate, even if up to date
 ///   sextant repro --json | jq '.stages[] | select(.action == "ran") | .stage'
 #[derive(Debug, Args)]
