@@ -282,6 +282,35 @@ impl LockFile {
         }
     }
 
+    /// Set stage `name`'s entry; a new stage goes after the recorded stages that come before
+    /// it in `order` (the order a sequential run writes them), so the file does not depend on
+    /// which parallel stage finished first.
+    pub fn set_ordered(&mut self, name: &str, entry: &LockEntry, order: &[String]) {
+        let known = self
+            .doc
+            .get("stages")
+            .and_then(Value::as_mapping)
+            .is_some_and(|s| s.contains_key(name));
+        let rank = |n: &str| order.iter().position(|o| o == n);
+        if known || rank(name).is_none() {
+            return self.set(name, entry);
+        }
+        self.set(name, entry);
+        let Some(Value::Mapping(stages)) = self.doc.get_mut("stages") else {
+            return;
+        };
+        let mine = rank(name);
+        let mut items: Vec<(Value, Value)> = std::mem::take(stages).into_iter().collect();
+        let Some(new) = items.pop() else { return };
+        // After the last entry that is not later than this stage in `order`.
+        let at = items
+            .iter()
+            .rposition(|(k, _)| rank(&key_string(k)).is_none_or(|r| Some(r) < mine))
+            .map_or(0, |i| i + 1);
+        items.insert(at, new);
+        *stages = items.into_iter().collect();
+    }
+
     /// The text DVC would write.
     pub fn to_text(&self) -> String {
         to_yaml(&self.doc)
@@ -367,10 +396,17 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Record `entry` for stage `name` in `<root>/dvc.lock`: read-modify-write under the lock file
 /// `<dvc_dir>/tmp/sextant-dvc.lock.lock`, atomic rename.
-pub fn update(root: &Path, dvc_dir: &Path, name: &str, entry: &LockEntry) -> Result<()> {
+/// A new stage is placed by `order` ([`LockFile::set_ordered`]).
+pub fn update(
+    root: &Path,
+    dvc_dir: &Path,
+    name: &str,
+    entry: &LockEntry,
+    order: &[String],
+) -> Result<()> {
     let _guard = FileLock::acquire(&dvc_dir.join("tmp").join("sextant-dvc.lock.lock"))?;
     let mut lock = LockFile::load(root)?;
-    lock.set(name, entry);
+    lock.set_ordered(name, entry, order);
     write_atomic(&root.join(DVC_LOCK), lock.to_text().as_bytes())
 }
 
@@ -427,6 +463,24 @@ stages:
     }
 
     #[test]
+    fn new_stages_are_placed_in_plan_order() {
+        let order: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let e = LockEntry::new(Value::String("x".into()), vec![], vec![], vec![]);
+        let mut lock = LockFile::default();
+        for n in ["c", "a", "d", "b"] {
+            lock.set_ordered(n, &e, &order);
+        }
+        assert_eq!(lock.stage_names(), ["a", "b", "c", "d"]);
+        // Stages already recorded (or unknown to the plan) keep their place.
+        let mut lock = LockFile::default();
+        lock.set("z", &e);
+        lock.set("c", &e);
+        lock.set_ordered("a", &e, &order);
+        lock.set_ordered("c", &e, &order);
+        assert_eq!(lock.stage_names(), ["z", "a", "c"]);
+    }
+
+    #[test]
     fn refuses_other_schemas() {
         let e = LockFile::parse("prepare:\n  cmd: x\n", Path::new("dvc.lock")).unwrap_err();
         assert!(e.to_string().contains("schema"), "{e}");
@@ -444,7 +498,7 @@ stages:
                 s.spawn(move || {
                     let e =
                         LockEntry::new(Value::String(format!("echo {i}")), vec![], vec![], vec![]);
-                    update(root, dvc, &format!("s{i}"), &e).unwrap();
+                    update(root, dvc, &format!("s{i}"), &e, &[]).unwrap();
                 });
             }
         });

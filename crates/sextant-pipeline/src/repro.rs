@@ -239,6 +239,8 @@ struct Engine<'a> {
     reporter: &'a dyn Reporter,
     runner: &'a dyn CommandRunner,
     remote: Option<Remote>,
+    /// The plan's stage names, in order (new `dvc.lock` entries are placed by it).
+    order: Vec<String>,
 }
 
 /// Reproduce `opts.targets` in `ws`, running commands with [`Shell`].
@@ -297,6 +299,7 @@ pub fn repro_with(
         reporter,
         runner,
         remote,
+        order: plan.iter().map(|&i| p.stages[i].name.clone()).collect(),
     };
     if opts.pull && !opts.no_run_cache && !opts.dry {
         engine.pull_run_cache()?;
@@ -669,7 +672,13 @@ impl Engine<'_> {
             ps,
             items.into_iter().map(|(_, i)| i).collect(),
         );
-        lock::update(&self.ws.repo.root, &self.ws.repo.dvc_dir, &s.name, &entry)?;
+        lock::update(
+            &self.ws.repo.root,
+            &self.ws.repo.dvc_dir,
+            &s.name,
+            &entry,
+            &self.order,
+        )?;
         self.ignore_outputs(s)?;
         Ok(Some((entry, from)))
     }
@@ -755,7 +764,13 @@ impl Engine<'_> {
             outs.push(item);
         }
         let entry = LockEntry::new(s.cmd.to_value(), deps, ps, outs);
-        lock::update(&self.ws.repo.root, &self.ws.repo.dvc_dir, &s.name, &entry)?;
+        lock::update(
+            &self.ws.repo.root,
+            &self.ws.repo.dvc_dir,
+            &s.name,
+            &entry,
+            &self.order,
+        )?;
         self.ws.flush_state()?;
         if saves_run_cache {
             runcache::save(self.ws.repo.cache.root(), &entry)?;
