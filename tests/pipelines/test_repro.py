@@ -140,13 +140,10 @@ def test_parallel_stages_overlap(repo, tmp_path):
     outs: [join.txt]
 """,
     })
-    t0 = time.time()
     sx(repo, "repro", "-j", "2")
-    elapsed = time.time() - t0
     l0, l1 = map(float, (repo / "left.txt").read_text().split())
     r0, r1 = map(float, (repo / "right.txt").read_text().split())
     assert l0 < r1 and r0 < l1, (l0, l1, r0, r1)  # the two intervals overlap
-    assert elapsed < 3.9, elapsed
     assert (repo / "join.txt").read_text() == (repo / "left.txt").read_text() + (repo / "right.txt").read_text()
     dvc_up_to_date(repo)
 
