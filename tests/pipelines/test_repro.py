@@ -359,3 +359,14 @@ def test_run_cache_travels_through_an_s3_remote(repo, tmp_path, s3_bucket):
     assert log_lines(log) == ["a", "b", "b"]
     assert (fresh / "b.txt").read_text() == b_of_n1
     dvc_up_to_date(fresh)
+
+
+def test_data_gc_keeps_the_outputs_dvc_lock_records(repo, tmp_path):
+    simple_pipeline(repo, tmp_path / "ran.log")
+    sx(repo, "repro")
+    (repo / "params.yaml").write_text("n: 2\n")
+    sx(repo, "repro")
+    out = sx(repo, "data", "gc", "--force").stdout
+    assert "Removed 1 unused object(s)" in out, out  # b.txt of n=1; a.txt and b.txt of n=2 stay
+    dvc_up_to_date(repo)
+    assert "Nothing to remove" in sx(repo, "data", "gc").stdout

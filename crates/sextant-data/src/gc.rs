@@ -1,4 +1,5 @@
-//! Garbage collection: cache objects that no pointer file of the chosen revisions needs.
+//! Garbage collection: cache objects that no pointer file (or `dvc.lock` output) of the chosen
+//! revisions needs.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -36,6 +37,12 @@ pub struct GcReport {
 /// Find (and with `force`, delete) cache objects unused by the workspace and `scope`.
 pub fn gc(repo: &Repo, scope: Scope, force: bool) -> Result<GcReport> {
     let mut used = repo.objects_for(&repo.tracked(None)?)?;
+    // Pipeline outputs recorded in the workspace's dvc.lock are in use too.
+    if let Ok(text) = std::fs::read_to_string(repo.root.join("dvc.lock")) {
+        for oid in lock_oids(&text) {
+            repo.add_used(&oid, &mut used)?;
+        }
+    }
     for rev in revisions(&repo.root, scope)? {
         for oid in pointer_oids_at(&repo.root, &rev)? {
             repo.add_used(&oid, &mut used)?;
@@ -102,6 +109,9 @@ fn revisions(root: &Path, scope: Scope) -> Result<Vec<String>> {
 fn pointer_oids_at(root: &Path, rev: &str) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let listing = git(root, &["ls-tree", "-r", "-z", "--name-only", rev])?;
+    for path in listing.split('\0').filter(|p| *p == "dvc.lock") {
+        out.extend(lock_oids(&git(root, &["show", &format!("{rev}:{path}")])?));
+    }
     for path in listing
         .split('\0')
         .filter(|p| p.ends_with(".dvc") && !p.starts_with(".dvc/"))
@@ -118,4 +128,33 @@ fn pointer_oids_at(root: &Path, rev: &str) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// The object ids of the outputs a `dvc.lock` records (`stages.*.outs[*].md5`); a file that
+/// does not parse names none.
+fn lock_oids(text: &str) -> Vec<String> {
+    let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(stages) = doc.get("stages").and_then(|s| s.as_mapping()) else {
+        return Vec::new();
+    };
+    stages
+        .values()
+        .filter_map(|e| e.get("outs").and_then(|o| o.as_sequence()))
+        .flatten()
+        .filter_map(|o| o.get("md5").and_then(|m| m.as_str()))
+        .filter(|m| crate::hash::is_oid(m))
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lock_outputs_are_in_use() {
+        let text = "schema: '2.0'\nstages:\n  a:\n    cmd: x\n    outs:\n    - path: o\n      hash: md5\n      md5: 0cc175b9c0f1b6a831c399e269772661\n      size: 1\n";
+        assert_eq!(super::lock_oids(text), ["0cc175b9c0f1b6a831c399e269772661"]);
+        assert!(super::lock_oids(": :").is_empty());
+    }
 }
