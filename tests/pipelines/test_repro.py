@@ -328,6 +328,10 @@ def test_foreach_matrix_lock_identical_to_dvcs_and_read_back(tmp_path):
         git(d, "init", "-q")
         dvc(d, "init", "-q")
         foreach_matrix_pipeline(d, "../ran.log")
+        # models/ is a dependency of report: its .gitignore (written as trainings finish) must
+        # not depend on which parallel stage finished first.
+        write(d, {"models/.gitignore": "".join(
+            f"/{v}-{lr}.txt\n" for v in ("tanker", "ferry") for lr in (1, 2))})
     dvc(a, "repro")
     sx(b, "repro", "-j", "3")  # parallel: entries still in the order a sequential run writes
     assert (b / "dvc.lock").read_text() == (a / "dvc.lock").read_text()
@@ -370,3 +374,31 @@ def test_data_gc_keeps_the_outputs_dvc_lock_records(repo, tmp_path):
     assert "Removed 1 unused object(s)" in out, out  # b.txt of n=1; a.txt and b.txt of n=2 stay
     dvc_up_to_date(repo)
     assert "Nothing to remove" in sx(repo, "data", "gc").stdout
+
+
+def test_data_push_and_pull_move_lock_outputs_both_ways_with_dvc(repo, tmp_path):
+    simple_pipeline(repo, tmp_path / "ran.log")
+    storage = tmp_path / "storage"
+    sx(repo, "data", "remote", "add", "storage", str(storage), "--default")
+    sx(repo, "repro")
+    sx(repo, "data", "push")  # the outputs dvc.lock records, as `dvc push` sends them
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "pipeline")
+    for tool, name in ((sx, "with-sextant"), (dvc, "with-dvc")):
+        fresh = clone(repo, tmp_path / name)
+        if tool is sx:
+            out = sx(fresh, "data", "pull").stdout
+            assert "a.txt: checked out (dvc.lock)" in out, out
+        else:
+            dvc(fresh, "pull")
+        assert (fresh / "b.txt").read_text() == (repo / "b.txt").read_text()
+        dvc_up_to_date(fresh)
+    # And what dvc pushed, sextant pulls.
+    other = tmp_path / "storage2"
+    dvc(repo, "remote", "add", "-f", "-d", "storage", str(other))
+    dvc(repo, "push")
+    git(repo, "commit", "-qam", "other remote")
+    fresh = clone(repo, tmp_path / "from-dvc")
+    sx(fresh, "data", "pull")
+    assert (fresh / "a.txt").read_text() == (repo / "a.txt").read_text()
+    dvc_up_to_date(fresh)

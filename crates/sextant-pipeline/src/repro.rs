@@ -853,7 +853,7 @@ impl Engine<'_> {
 }
 
 /// A stage output as a data-layer tracked output (for push and fetch).
-fn tracked(ws: &Workspace, rel: &str, i: &LockItem) -> Tracked {
+pub(crate) fn tracked(ws: &Workspace, rel: &str, i: &LockItem) -> Tracked {
     Tracked {
         pointer: lock::DVC_LOCK.into(),
         out: Out {
@@ -939,6 +939,12 @@ fn commit(ws: &Workspace, rel: &str, h: &Hashed, relink: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Replace whatever is at `abs` by object `oid` from `cache`.
+pub(crate) fn replace_from_cache(cache: &Cache, oid: &str, abs: &Path, exec: bool) -> Result<()> {
+    remove_path(abs)?;
+    checkout(cache, oid, abs, exec)
 }
 
 /// Materialise object `oid` (a file, or a directory manifest and its files) at `abs`.

@@ -343,3 +343,59 @@ fn params_status(
     }
     Ok(out)
 }
+
+/// The cached outputs `dvc.lock` records, as data-layer tracked outputs (for `sextant data
+/// push/fetch/pull`); with `for_push`, only those that may be pushed.
+pub fn lock_outputs(ws: &Workspace, for_push: bool) -> Result<Vec<sextant_data::repo::Tracked>> {
+    let lock = crate::lock::LockFile::load(&ws.repo.root)?;
+    let mut out = Vec::new();
+    for s in &ws.pipeline.stages {
+        let Some(e) = lock.entry(&s.name) else {
+            continue;
+        };
+        for o in s.outs.iter().filter(|o| o.cache && (o.push || !for_push)) {
+            if let Some(i) = e.out(&o.path.def).filter(|i| i.md5.is_some()) {
+                out.push(crate::repro::tracked(ws, &o.path.rel, i));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What [`checkout_lock_outputs`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LockCheckout {
+    /// Outputs written from the cache.
+    pub written: Vec<String>,
+    /// Outputs whose objects are not in the cache (pull them).
+    pub missing: Vec<String>,
+    /// Outputs left alone: their content differs and is not in the cache (use force).
+    pub kept: Vec<String>,
+}
+
+/// Make the outputs `dvc.lock` records match it, from the cache. A workspace output whose
+/// content is not in the cache is kept unless `force`.
+pub fn checkout_lock_outputs(ws: &Workspace, force: bool) -> Result<LockCheckout> {
+    let mut r = LockCheckout::default();
+    for t in lock_outputs(ws, false)? {
+        let Some(md5) = t.out.md5.as_deref() else {
+            continue;
+        };
+        if !ws.repo.all_in_cache(md5)? {
+            r.missing.push(t.rel);
+            continue;
+        }
+        match ws.hash(&t.rel)?.oid() {
+            Some(now) if now == md5 => continue,
+            Some(now) if !force && !ws.repo.all_in_cache(&now)? => {
+                r.kept.push(t.rel);
+                continue;
+            }
+            _ => {}
+        }
+        crate::repro::replace_from_cache(&ws.repo.cache, md5, &t.abs, t.out.isexec)?;
+        r.written.push(t.rel);
+    }
+    ws.flush_state()?;
+    Ok(r)
+}

@@ -162,7 +162,11 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
             let repo = Repo::open(&cwd)?;
             let only = pointer_targets(&repo, &targets)?;
             let rem = Remote::open(&repo, remote.as_deref()).map_err(with_remote_hint)?;
-            let tracked = repo.tracked(only.as_deref())?;
+            let mut tracked = repo.tracked(only.as_deref())?;
+            if targets.is_empty() {
+                // Pipeline outputs recorded in dvc.lock too, as `dvc push` does.
+                tracked.extend(super::pipeline::lock_outputs(&cwd, true)?);
+            }
             let tracked: Vec<_> = tracked.into_iter().filter(|t| t.out.can_push()).collect();
             let report = remote::push(&repo, &rem, &tracked, jobs, &bars)?;
             Ok(finish_transfer(&report, "pushed", args.json, true))
@@ -171,7 +175,10 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
             let repo = Repo::open(&cwd)?;
             let only = pointer_targets(&repo, &targets)?;
             let rem = Remote::open(&repo, remote.as_deref()).map_err(with_remote_hint)?;
-            let tracked = repo.tracked(only.as_deref())?;
+            let mut tracked = repo.tracked(only.as_deref())?;
+            if targets.is_empty() {
+                tracked.extend(super::pipeline::lock_outputs(&cwd, false)?);
+            }
             let report = remote::fetch(&repo, &rem, &tracked, jobs, &bars)?;
             Ok(finish_transfer(&report, "fetched", args.json, true))
         }
@@ -183,20 +190,31 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
             let repo = Repo::open(&cwd)?;
             let only = pointer_targets(&repo, &targets)?;
             let rem = Remote::open(&repo, remote.as_deref()).map_err(with_remote_hint)?;
-            let tracked = repo.tracked(only.as_deref())?;
+            let mut tracked = repo.tracked(only.as_deref())?;
+            if targets.is_empty() {
+                tracked.extend(super::pipeline::lock_outputs(&cwd, false)?);
+            }
             let report = remote::fetch(&repo, &rem, &tracked, jobs, &bars)?;
             let results = repo
                 .checkout(only.as_deref(), force, &bars)
                 .map_err(with_force_hint)?;
+            let pipeline = if targets.is_empty() {
+                super::pipeline::checkout_lock_outputs(&cwd, force)?
+            } else {
+                None
+            };
             if args.json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"fetch": report, "checkout": results})
+                        &serde_json::json!({"fetch": report, "checkout": results, "pipeline": pipeline})
                     )?
                 );
             } else {
                 print_checkout(&results);
+                if let Some(p) = &pipeline {
+                    super::pipeline::print_lock_checkout(p);
+                }
             }
             Ok(finish_transfer(&report, "fetched", args.json, false))
         }

@@ -423,6 +423,45 @@ pub fn stale_stages(cwd: &Path) -> Result<Vec<StageStatus>> {
         .collect())
 }
 
+/// The cached outputs recorded in `dvc.lock` (none without a `dvc.yaml`), for `sextant data
+/// push/fetch/pull`.
+pub fn lock_outputs(cwd: &Path, for_push: bool) -> Result<Vec<sextant_data::repo::Tracked>> {
+    match Workspace::open(cwd)? {
+        Some(ws) => Ok(sextant_pipeline::status::lock_outputs(&ws, for_push)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Check out the outputs recorded in `dvc.lock` (`None` without a `dvc.yaml`).
+pub fn checkout_lock_outputs(
+    cwd: &Path,
+    force: bool,
+) -> Result<Option<sextant_pipeline::status::LockCheckout>> {
+    match Workspace::open(cwd)? {
+        Some(ws) => Ok(Some(sextant_pipeline::status::checkout_lock_outputs(
+            &ws, force,
+        )?)),
+        None => Ok(None),
+    }
+}
+
+/// Print what [`checkout_lock_outputs`] did.
+pub fn print_lock_checkout(r: &sextant_pipeline::status::LockCheckout) {
+    for p in &r.written {
+        println!("{p}: checked out (dvc.lock)");
+    }
+    for p in &r.missing {
+        eprintln!(
+            "warning: {p}: not in the cache (dvc.lock); `sextant repro --pull` may restore it"
+        );
+    }
+    for p in &r.kept {
+        eprintln!(
+            "warning: {p}: has changes that are not in the cache; kept (use --force to replace)"
+        );
+    }
+}
+
 /// Print stale stages as `dvc status` does.
 pub fn print_stage_status(stages: &[StageStatus]) {
     for s in stages {
