@@ -3,8 +3,10 @@
 //! are split back, row ranges in order, to the requests they belong to.
 //!
 //! One collector task per served version takes the first waiting request, gathers more until
-//! the window closes or the batch holds `max_rows` rows, and runs the batch on the blocking
-//! pool; at most one batch per CPU runs at a time, and requests that arrive while every engine
+//! the window closes, the batch holds `max_rows` rows, or every request on its way to this
+//! version has joined (each is counted from its arrival, before its body is decoded, so a batch
+//! never waits for requests that do not exist: batching adds no wait at low load), and runs the
+//! batch on the blocking pool; at most one batch per CPU runs at a time, and requests that arrive while every engine
 //! slot is busy join the next batch (so batches grow with the load). Per-request errors stay
 //! per-request: a request is validated before it joins a batch (a bad one gets its own 400),
 //! requests that cannot be stacked (another trailing shape) run alone, and if a stacked call
@@ -14,6 +16,7 @@
 //! tests/serving checks it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -40,12 +43,37 @@ struct Job {
     inputs: Vec<Tensor>,
     rows: usize,
     reply: oneshot::Sender<Result<Vec<Tensor>>>,
+    ticket: Ticket,
+}
+
+/// A request on its way to a batcher, counted from its arrival until its batch is dispatched
+/// (or it fails before joining one), so the collector knows when every concurrent request has
+/// joined and waiting longer would only delay them.
+pub struct Ticket {
+    pending: Arc<AtomicUsize>,
+    armed: bool,
+}
+
+impl Ticket {
+    fn release(&mut self) {
+        if std::mem::take(&mut self.armed) {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 /// The batcher of one served version. Dropping it (with the version) ends its collector.
 pub(crate) struct Batcher {
     tx: mpsc::Sender<Job>,
     max_rows: usize,
+    /// Requests that arrived and are not dispatched yet (see [`Ticket`]).
+    pending: Arc<AtomicUsize>,
 }
 
 impl Batcher {
@@ -53,10 +81,21 @@ impl Batcher {
     pub(crate) fn start(opts: BatchOptions, metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
         let engines = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::spawn(collect(rx, opts, metrics, engines));
+        let pending = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(collect(rx, opts, metrics, engines, Arc::clone(&pending)));
         Self {
             tx,
             max_rows: opts.max_rows.max(1),
+            pending,
+        }
+    }
+
+    /// Count a request that has just arrived (before its body is decoded).
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        Ticket {
+            pending: Arc::clone(&self.pending),
+            armed: true,
         }
     }
 
@@ -65,9 +104,11 @@ impl Batcher {
         &self,
         model: Arc<ServedModel>,
         inputs: Vec<Tensor>,
+        mut ticket: Ticket,
     ) -> Result<Vec<Tensor>> {
         let Some(rows) = rows_of(&inputs).filter(|&r| r <= self.max_rows) else {
             // Not stackable (inputs of different lengths, a scalar) or too big to share a call.
+            ticket.release();
             return crate::http::blocking(move || model.engine.run(inputs)).await;
         };
         let (reply, answer) = oneshot::channel();
@@ -76,6 +117,7 @@ impl Batcher {
             inputs,
             rows,
             reply,
+            ticket,
         };
         self.tx
             .send(job)
@@ -101,6 +143,7 @@ async fn collect(
     opts: BatchOptions,
     metrics: Arc<Metrics>,
     engines: usize,
+    pending: Arc<AtomicUsize>,
 ) {
     let slots = Arc::new(Semaphore::new(engines));
     let max_rows = opts.max_rows.max(1);
@@ -116,7 +159,8 @@ async fn collect(
         let deadline = tokio::time::Instant::now() + opts.window;
         let mut rows = first.rows;
         let mut jobs = vec![first];
-        while rows < max_rows {
+        // Until the window closes, unless every request that has arrived is in the batch.
+        while rows < max_rows && pending.load(Ordering::Acquire) > jobs.len() {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Ok(Some(j)) if rows + j.rows > max_rows => {
                     carry = Some(j);
@@ -142,6 +186,9 @@ async fn collect(
                 }
                 Err(_) => break,
             }
+        }
+        for j in &mut jobs {
+            j.ticket.release();
         }
         let metrics = Arc::clone(&metrics);
         tokio::task::spawn_blocking(move || {

@@ -233,6 +233,8 @@ async fn answer(
     started: Instant,
 ) -> Result<Value, ServingError> {
     let time = SystemTime::now();
+    // With batching on, the request counts as on its way to the batcher from now on.
+    let ticket = s.batch.map(|opts| (opts, m.batch_ticket(opts, &s.metrics)));
     let inputs = if body.len() <= INLINE_BODY_BYTES {
         protocol.decode(m, &body)?
     } else {
@@ -241,8 +243,8 @@ async fn answer(
     };
     let log = s.request_log.as_ref().filter(|l| l.sampled());
     let logged = log.map(|_| inputs.clone());
-    let out = match s.batch {
-        Some(opts) => m.run_batched(opts, &s.metrics, inputs).await?,
+    let out = match ticket {
+        Some((opts, t)) => m.run_batched(opts, &s.metrics, inputs, t).await?,
         None if inputs.iter().map(|t| t.data.len()).sum::<usize>() <= INLINE_VALUES => {
             m.engine.run(inputs)?
         }

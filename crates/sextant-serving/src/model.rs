@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use crate::batch::{BatchOptions, Batcher};
+use crate::batch::{BatchOptions, Batcher, Ticket};
 use crate::engine::{self, Engine, EngineChoice};
 use crate::error::{Result, ServingError};
 use crate::metrics::Metrics;
@@ -87,18 +87,28 @@ impl ServedModel {
         Ok((self.engine.run(inputs)?, rows))
     }
 
-    /// Run `inputs` through this version's micro-batcher (started on first use; needs a tokio
-    /// runtime).
+    /// Count a request for this version's micro-batcher as it arrives (started on first use;
+    /// needs a tokio runtime); then [`ServedModel::run_batched`] its inputs with the ticket.
+    pub fn batch_ticket(&self, opts: BatchOptions, metrics: &Arc<Metrics>) -> Ticket {
+        self.batcher(opts, metrics).ticket()
+    }
+
+    /// Run `inputs` through this version's micro-batcher.
     pub async fn run_batched(
         self: &Arc<Self>,
         opts: BatchOptions,
         metrics: &Arc<Metrics>,
         inputs: Vec<Tensor>,
+        ticket: Ticket,
     ) -> Result<Vec<Tensor>> {
-        let batcher = self
-            .batcher
-            .get_or_init(|| Batcher::start(opts, Arc::clone(metrics)));
-        batcher.run(Arc::clone(self), inputs).await
+        self.batcher(opts, metrics)
+            .run(Arc::clone(self), inputs, ticket)
+            .await
+    }
+
+    fn batcher(&self, opts: BatchOptions, metrics: &Arc<Metrics>) -> &Batcher {
+        self.batcher
+            .get_or_init(|| Batcher::start(opts, Arc::clone(metrics)))
     }
 
     pub fn outputs(&self) -> &[IoSpec] {
