@@ -159,9 +159,9 @@ impl Cache {
         })
     }
 
-    /// Hash `src` and store it in one pass: the file is read once, hashed and written (a small
-    /// file from memory; a large one in chunks, hashed on this thread while another writes
-    /// them, in flat memory). With a reflink first in `cache.type` and a filesystem that
+    /// Hash `src` and store it in one pass: a small file is read once, hashed and written from
+    /// memory; a large one is copied in the kernel in chunks while this thread hashes the copy
+    /// (flat memory, and the cached bytes are the hashed bytes). With a reflink first in `cache.type` and a filesystem that
     /// supports it, the clone is made first and only the hash reads the file.
     pub fn ingest(&self, src: &Path) -> Result<(String, u64)> {
         use std::io::Write;
@@ -356,64 +356,69 @@ impl Cache {
     }
 }
 
-/// Copy `input` to `out` and hash it in one read: each chunk is hashed here while a second
-/// thread writes it, so a large file costs about the time of the slower of the two, and the
-/// bytes written are exactly the bytes hashed. Returns the md5 and the size.
+/// Copy `input` to `out` (the temporary object at `tmp`) and hash the copy: a second thread
+/// copies chunk after chunk inside the kernel (`copy_file_range`, no round trip through this
+/// process's memory), and this thread hashes each chunk of the copy as soon as it is written.
+/// What is hashed is what the cache holds, whatever happens to the source meanwhile (a source
+/// edited during the copy shows up as modified afterwards, never as a wrong object), and a large
+/// file costs about the time of its md5. Returns the md5 and the size.
 fn copy_hashing(
     input: &mut std::fs::File,
     src: &Path,
     out: std::fs::File,
     tmp: &Path,
 ) -> Result<(String, u64)> {
-    use std::io::{Read, Write};
-    use std::sync::Arc;
-    use std::sync::mpsc;
-    let (full_tx, full_rx) = mpsc::sync_channel::<(Arc<Vec<u8>>, usize)>(PIPE_DEPTH);
-    let (empty_tx, empty_rx) = mpsc::channel::<Arc<Vec<u8>>>();
+    use std::io::Read;
+    let mut copy = std::fs::File::open(tmp).ctx("open", tmp)?;
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<u64>();
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> std::io::Result<()> {
             let mut out = out;
-            for (buf, n) in full_rx {
-                out.write_all(&buf[..n])?;
-                // Back to the reader for reuse (it may be gone after an error: then dropped).
-                let _ = empty_tx.send(buf);
+            loop {
+                let n = std::io::copy(&mut (&mut *input).take(PIPE_CHUNK), &mut out)?;
+                if n == 0 || done_tx.send(n).is_err() {
+                    return Ok(());
+                }
             }
-            Ok(())
         });
         let mut hasher = crate::hash::Hasher::default();
+        let mut buf = vec![0u8; crate::hash::CHUNK];
         let mut size = 0u64;
-        let read = loop {
-            // A returned buffer is free once the reader has hashed it, too.
-            let mut buf = match empty_rx.try_recv().map(Arc::try_unwrap) {
-                Ok(Ok(buf)) => buf,
-                _ => vec![0u8; PIPE_CHUNK],
-            };
-            let n = match input.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => break Err(e),
-            };
-            size += n as u64;
-            let buf = Arc::new(buf);
-            if full_tx.send((Arc::clone(&buf), n)).is_err() {
-                break Ok(()); // the writer failed: its error is reported below
+        let mut hashed = Ok(());
+        'chunks: for n in &done_rx {
+            let mut left = n;
+            while left > 0 {
+                let want = left.min(buf.len() as u64) as usize;
+                match copy.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        hashed = Err(std::io::Error::other("the copy is shorter than written"));
+                        break 'chunks;
+                    }
+                    Ok(k) => {
+                        hasher.update(&buf[..k]);
+                        left -= k as u64;
+                        size += k as u64;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        hashed = Err(e);
+                        break 'chunks;
+                    }
+                }
             }
-            hasher.update(&buf[..n]);
-        };
-        drop(full_tx);
+        }
+        drop(done_rx); // a writer still copying stops at its next chunk
         let written = writer
             .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
-        read.ctx("read", src)?;
-        written.ctx("write", tmp)?;
+            .unwrap_or_else(|_| Err(std::io::Error::other("the copying thread panicked")));
+        written.ctx("copy into the cache", src)?;
+        hashed.ctx("read", tmp)?;
         Ok((hasher.finish(), size))
     })
 }
 
-/// Chunk size of [`copy_hashing`], and how many chunks may wait for the writer.
-const PIPE_CHUNK: usize = 4 << 20;
-const PIPE_DEPTH: usize = 4;
+/// Chunk size of [`copy_hashing`].
+const PIPE_CHUNK: u64 = 4 << 20;
 
 /// Set once a reflink failed: the filesystem does not support them, so later files skip the
 /// attempt (each costs a create and an unlink).
