@@ -389,6 +389,9 @@ def test_data_push_and_pull_move_lock_outputs_both_ways_with_dvc(repo, tmp_path)
         if tool is sx:
             out = sx(fresh, "data", "pull").stdout
             assert "a.txt: checked out (dvc.lock)" in out, out
+            (fresh / "a.txt").unlink()
+            out = sx(fresh, "data", "checkout").stdout
+            assert "a.txt: checked out (dvc.lock)" in out, out
         else:
             dvc(fresh, "pull")
         assert (fresh / "b.txt").read_text() == (repo / "b.txt").read_text()

@@ -145,10 +145,19 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 .checkout(only.as_deref(), force, &bars)
                 .map_err(with_force_hint)?;
             let missing: u64 = results.iter().map(|r| r.missing).sum();
+            // The outputs dvc.lock records too (not listed in --json, which keeps its shape).
+            let pipeline = if targets.is_empty() {
+                super::pipeline::checkout_lock_outputs(&cwd, force)?
+            } else {
+                None
+            };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
                 print_checkout(&results);
+                if let Some(p) = &pipeline {
+                    super::pipeline::print_lock_checkout(p);
+                }
             }
             if missing > 0 {
                 eprintln!(
