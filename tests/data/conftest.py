@@ -2,6 +2,7 @@
 `sextant` binary on the same temporary git repositories, with local and S3 (moto) remotes."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -133,3 +134,28 @@ def require_dvc_s3():
 def clone(src, dst):
     run(["git", "clone", "-q", str(src), str(dst)], cwd=os.path.dirname(str(dst)))
     return dst
+
+
+def doc_block(path, marker):
+    """The ```sh block between `<!-- marker:start -->` and `<!-- marker:end -->` in a doc."""
+    text = open(os.path.join(ROOT, path)).read()
+    m = re.search(rf"<!-- {marker}:start -->\s*```sh\n(.*?)```\s*<!-- {marker}:end -->", text, re.S)
+    assert m, f"{path} has no {marker} block"
+    return m.group(1)
+
+
+def run_doc_example(tmp_path, path, marker, env=None):
+    """Run a doc's worked example exactly as written (bash -euo pipefail, `sextant` and the
+    venv's `dvc` on PATH) in tmp_path/work; returns (process, stdout + stderr, work dir)."""
+    script = doc_block(path, marker)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "sextant").symlink_to(SEXTANT)
+    env = dict(env or ENV, PATH=f"{bindir}:{VENV_BIN}:{os.environ['PATH']}")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, cwd=work,
+                          capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return proc, out, work

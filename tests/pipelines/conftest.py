@@ -24,6 +24,7 @@ run = _data.run
 dvc = _data.dvc
 git = _data.git
 clone = _data.clone
+run_doc_example = _data.run_doc_example
 # The data suite's S3 fixtures (moto_server, or AWS_ENDPOINT_URL when set).
 s3_endpoint = _data.s3_endpoint
 s3_bucket = _data.s3_bucket

@@ -1,31 +1,12 @@
 """docs/pipelines.md's worked example, run exactly as written."""
 
-import os
 import re
-import subprocess
 
-from conftest import ENV, ROOT, SEXTANT, VENV_BIN
-
-
-def doc_block(path, marker):
-    text = open(os.path.join(ROOT, path)).read()
-    m = re.search(rf"<!-- {marker}:start -->\s*```sh\n(.*?)```\s*<!-- {marker}:end -->", text, re.S)
-    assert m, f"{path} has no {marker} block"
-    return m.group(1)
+from conftest import ENV, run_doc_example
 
 
 def test_pipelines_md_example(tmp_path):
-    script = doc_block("docs/pipelines.md", "pipelines-example")
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "sextant").symlink_to(SEXTANT)
-    env = dict(ENV, PATH=f"{bindir}:{VENV_BIN}:{os.environ['PATH']}")
-    work = tmp_path / "work"
-    work.mkdir()
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, cwd=work,
-                          capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
+    proc, out, work = run_doc_example(tmp_path, "docs/pipelines.md", "pipelines-example", env=ENV)
     # dag, then six stages, then the four train stages again; nothing in the fresh clone.
     assert "train@ferry-4  <- features@ferry (features/ferry.txt)" in out, out
     ran = re.findall(r"Running stage '([^']+)'", out)
