@@ -1296,6 +1296,23 @@ def validate(results, workloads, servers, cfg):
     return problems
 
 
+def write_results(doc, out, problems, ok_detail="", suffix=""):
+    """Write a suite's result document atomically (temp file + rename), print where, then the
+    problems; the exit code: 1 when there are problems, else 0. Shared by every suite."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    tmp.replace(out)
+    log(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}{suffix}")
+    if problems:
+        log("\nFAILED:")
+        for p in problems:
+            log("  - " + p)
+        return 1
+    log(f"ok: {ok_detail}" if ok_detail else "ok")
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 MAIN_PID = os.getpid()
 
@@ -1535,18 +1552,9 @@ def main():
             out = RESULTS_DIR / f"{date}.json"
         else:
             out = RESULTS_DIR / f"{date}-{'-'.join(workloads + servers + stores)}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(out)
-    log(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
-    if problems:
-        log("\nFAILED:")
-        for p in problems:
-            log("  - " + p)
-        return 1
-    log("ok: every workload completed and the results are well-formed" if args.quick else "ok")
-    return 0
+    return write_results(doc, out, problems,
+                         "every workload completed and the results are well-formed" if args.quick
+                         else "")
 
 
 if __name__ == "__main__":

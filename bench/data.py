@@ -532,18 +532,8 @@ def main():
     else:
         date = started.strftime("%Y-%m-%d")
         out = RESULTS_DIR / (f"quick-{date}-data.json" if args.quick else f"{date}-data.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(out)
-    log(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
-    if problems:
-        log("\nFAILED:")
-        for p in problems:
-            log("  - " + p)
-        return 1
-    log("ok: every workload completed and checked out" if args.quick else "ok")
-    return 0
+    return tracking.write_results(doc, out, problems,
+                                  "every workload completed and checked out" if args.quick else "")
 
 
 if __name__ == "__main__":

@@ -407,15 +407,6 @@ def goals(results):
 
 
 # --------------------------------------------------------------------------- main
-MAIN_PID = os.getpid()
-
-
-def _on_signal(signum, _frame):
-    if os.getpid() == MAIN_PID:
-        print(f"\nbench/serve: got signal {signum}; stopping the servers", file=sys.stderr, flush=True)
-    raise SystemExit(128 + signum)
-
-
 def main():
     ap = argparse.ArgumentParser(
         prog="bench/run serve",
@@ -454,8 +445,10 @@ def main():
     workers = args.peer_workers or machine["nproc"]
     cfg["peer_workers"] = workers
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
+    # The tracking suite's handler: SIGTERM/SIGHUP become SystemExit in the main process, so
+    # every `with` block stops what it started.
+    signal.signal(signal.SIGTERM, B._on_signal)
+    signal.signal(signal.SIGHUP, B._on_signal)
 
     t_start = time.monotonic()
     sextant_bin, bin_src = B.find_sextant(args.quick)
@@ -613,19 +606,9 @@ def main():
     else:
         date = started.strftime("%Y-%m-%d")
         out = RESULTS_DIR / (f"quick-{date}-serve.json" if args.quick else f"{date}-serve.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(out)
-    log(f"\nresults: {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
-        f"({time.monotonic() - t_start:.0f}s)")
-    if problems:
-        log("\nFAILED:")
-        for p in problems:
-            log("  - " + p)
-        return 1
-    log("ok: every server answered right and every run completed" if args.quick else "ok")
-    return 0
+    return B.write_results(doc, out, problems,
+                           "every server answered right and every run completed" if args.quick
+                           else "", suffix=f" ({time.monotonic() - t_start:.0f}s)")
 
 
 if __name__ == "__main__":
