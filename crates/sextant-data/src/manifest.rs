@@ -124,7 +124,7 @@ pub(crate) fn check_relpath(p: &str) -> std::result::Result<(), &'static str> {
 }
 
 /// Append `s` as Python's `json.dumps` (ensure_ascii=True) writes a string.
-pub(crate) fn push_py_json_str(out: &mut String, s: &str) {
+pub fn push_py_json_str(out: &mut String, s: &str) {
     use std::fmt::Write;
     out.push('"');
     for ch in s.chars() {

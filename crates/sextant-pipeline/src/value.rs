@@ -3,6 +3,7 @@
 //! ruamel.yaml writes `dvc.lock` (block style, sequences flush with their key).
 
 use serde_yaml::{Mapping, Value};
+use sextant_data::manifest::push_py_json_str;
 
 /// `repr(float)` in Python 3 (the shortest digits that read back, fixed notation for
 /// exponents -4..16, else `1e-05` / `1.5e+16`).
@@ -157,7 +158,7 @@ fn write_py_json(out: &mut String, v: &Value) {
                 }
             }
         }
-        Value::String(s) => push_json_str(out, s),
+        Value::String(s) => push_py_json_str(out, s),
         Value::Sequence(s) => {
             out.push('[');
             for (i, item) in s.iter().enumerate() {
@@ -177,7 +178,7 @@ fn write_py_json(out: &mut String, v: &Value) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                push_json_str(out, k);
+                push_py_json_str(out, k);
                 out.push_str(": ");
                 write_py_json(out, v);
             }
@@ -195,31 +196,6 @@ pub fn key_string(k: &Value) -> String {
         Value::Null => "null".into(),
         other => scalar_to_str(other),
     }
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    use std::fmt::Write;
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(ch),
-            _ => {
-                let mut buf = [0u16; 2];
-                for unit in ch.encode_utf16(&mut buf) {
-                    // Writing into a String cannot fail.
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
 }
 
 /// Remove every mapping key named in `exclude`, at any depth (DVC's `dict_filter`).
