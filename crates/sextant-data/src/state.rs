@@ -64,9 +64,12 @@ impl StatCache {
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(err)?;
+        // The default rollback journal, not WAL: two processes (e.g. two `sextant repro`)
+        // opening and closing a WAL database at once got "database is locked" without waiting
+        // for busy_timeout (1 in 3 runs here); with a rollback journal and IMMEDIATE write
+        // transactions every lock waits.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS state (
+            "CREATE TABLE IF NOT EXISTS state (
                  path TEXT PRIMARY KEY, inode INTEGER NOT NULL, size INTEGER NOT NULL,
                  mtime_ns INTEGER NOT NULL, md5 TEXT NOT NULL) WITHOUT ROWID;",
         )
@@ -130,7 +133,10 @@ impl StatCache {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         {
             let mut stmt = tx
                 .prepare("INSERT OR REPLACE INTO state (path, inode, size, mtime_ns, md5) VALUES (?1, ?2, ?3, ?4, ?5)")
