@@ -112,6 +112,9 @@ pub struct ObjectArtifactStore {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     description: String,
+    /// For a local folder: the filesystem view and the canonical root, to refuse paths that go
+    /// through a symbolic link out of the root ([`Self::confine`]).
+    local: Option<(Arc<LocalFileSystem>, std::path::PathBuf)>,
 }
 
 /// Check a client-supplied relative path, MLflow's `validate_path_is_safe` rules and more.
@@ -164,6 +167,7 @@ impl ObjectArtifactStore {
             store,
             prefix: prefix.trim_matches('/').to_owned(),
             description,
+            local: None,
         }
     }
 
@@ -173,12 +177,16 @@ impl ObjectArtifactStore {
             StoreLocation::Local(dir) => {
                 std::fs::create_dir_all(dir)?;
                 let abs = std::fs::canonicalize(dir)?;
-                let fs = LocalFileSystem::new_with_prefix(&abs)
-                    .map_err(|e| ArtifactError::Config {
-                        message: format!("cannot use {}: {e}", abs.display()),
-                    })?
-                    .with_automatic_cleanup(true);
-                Ok(Self::new(Arc::new(fs), "", abs.display().to_string()))
+                let fs = Arc::new(
+                    LocalFileSystem::new_with_prefix(&abs)
+                        .map_err(|e| ArtifactError::Config {
+                            message: format!("cannot use {}: {e}", abs.display()),
+                        })?
+                        .with_automatic_cleanup(true),
+                );
+                let mut store = Self::new(fs.clone(), "", abs.display().to_string());
+                store.local = Some((fs, abs));
+                Ok(store)
             }
             StoreLocation::S3 { bucket, prefix } => {
                 Self::open_s3(bucket, prefix, &S3Settings::from_env())
@@ -240,12 +248,51 @@ impl ObjectArtifactStore {
         self.key(&format!("{}/{name}", self.staging(upload_id)))
     }
 
+    /// On a local folder, refuse `key` when its file path goes through a symbolic link that
+    /// leads out of the store's root (or nowhere): a link planted in the artifacts folder must
+    /// not let a request read, write or delete files elsewhere. Links that stay inside the root
+    /// are followed. Object stores have no links: always fine.
+    fn confine(&self, key: &Path, shown: &str) -> Result<(), ArtifactError> {
+        let Some((fs, root)) = &self.local else {
+            return Ok(());
+        };
+        // A key the local store cannot map is refused by the store itself.
+        let Ok(full) = fs.path_to_filesystem(key) else {
+            return Ok(());
+        };
+        let escape = |link: &std::path::Path| ArtifactError::InvalidPath {
+            path: shown.to_owned(),
+            reason: format!(
+                "'{}' is a symbolic link that leads out of the artifact store; links out of the store are not followed (replace the link by the file, or remove it)",
+                link.strip_prefix(root).unwrap_or(link).display()
+            ),
+        };
+        let Ok(rel) = full.strip_prefix(root) else {
+            return Err(escape(&full));
+        };
+        let mut p = root.clone();
+        for c in rel.components() {
+            p.push(c);
+            match std::fs::symlink_metadata(&p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(ArtifactError::Io(e)),
+                Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(&p) {
+                    Ok(target) if target.starts_with(root) => {}
+                    _ => return Err(escape(&p)),
+                },
+                Ok(_) => {}
+            }
+        }
+        Ok(())
+    }
+
     async fn write_stream(
         &self,
         key: &Path,
         mut body: ByteStream,
         shown: &str,
     ) -> Result<u64, ArtifactError> {
+        self.confine(key, shown)?;
         let mut buffered: Vec<Bytes> = Vec::new();
         let mut size = 0usize;
         while size <= SINGLE_PUT_LIMIT {
@@ -300,14 +347,22 @@ impl ObjectArtifactStore {
         }
     }
 
+    /// Every object below `rel`; on a local folder, a path through a link out of the root is
+    /// refused (a recursive delete must not reach files elsewhere).
     async fn list_all(&self, rel: &str) -> Result<Vec<Path>, ArtifactError> {
         let prefix = self.key(rel);
-        self.store
+        self.confine(&prefix, rel)?;
+        let all: Vec<Path> = self
+            .store
             .list(Some(&prefix))
             .map_ok(|m| m.location)
             .try_collect()
             .await
-            .map_err(|e| ArtifactError::backend(rel, e))
+            .map_err(|e| ArtifactError::backend(rel, e))?;
+        for p in &all {
+            self.confine(p, rel)?;
+        }
+        Ok(all)
     }
 }
 
@@ -326,6 +381,7 @@ impl ArtifactStore for ObjectArtifactStore {
 
     async fn get(&self, path: &str) -> Result<Download, ArtifactError> {
         let rel = safe_path(path)?;
+        self.confine(&self.key(&rel), &rel)?;
         let r = self
             .store
             .get(&self.key(&rel))
@@ -343,6 +399,7 @@ impl ArtifactStore for ObjectArtifactStore {
         let rel = safe_path(dir)?;
         let prefix = self.key(&rel);
         let prefix_opt = (!rel.is_empty() || !self.prefix.is_empty()).then_some(&prefix);
+        self.confine(&prefix, &rel)?;
         let listing = self
             .store
             .list_with_delimiter(prefix_opt)
@@ -354,6 +411,10 @@ impl ArtifactStore for ObjectArtifactStore {
                 if rel.is_empty() && name == STAGING {
                     continue;
                 }
+                // A link out of the store is not shown (it could not be read either).
+                if self.confine(&p, &rel).is_err() {
+                    continue;
+                }
                 out.push(FileInfo {
                     path: name.to_owned(),
                     is_dir: true,
@@ -362,6 +423,9 @@ impl ArtifactStore for ObjectArtifactStore {
             }
         }
         for m in listing.objects {
+            if self.confine(&m.location, &rel).is_err() {
+                continue;
+            }
             if let Some(name) = m.location.filename() {
                 out.push(FileInfo {
                     path: name.to_owned(),
@@ -383,6 +447,7 @@ impl ArtifactStore for ObjectArtifactStore {
             });
         }
         let key = self.key(&rel);
+        self.confine(&key, &rel)?;
         match self.store.head(&key).await {
             Ok(_) => {
                 return self
@@ -411,6 +476,8 @@ impl ArtifactStore for ObjectArtifactStore {
     async fn create_multipart(&self, path: &str) -> Result<String, ArtifactError> {
         let rel = safe_path(path)?;
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
+        self.confine(&self.key(&rel), &rel)?;
+        self.confine(&self.staged(&upload_id, "target"), &rel)?;
         self.store
             .put(
                 &self.staged(&upload_id, "target"),
@@ -505,6 +572,7 @@ impl ArtifactStore for ObjectArtifactStore {
 impl ObjectArtifactStore {
     /// The upload must exist and be for this path.
     async fn check_target(&self, upload_id: &str, rel: &str) -> Result<(), ArtifactError> {
+        self.confine(&self.staged(upload_id, "target"), rel)?;
         let target = match self.store.get(&self.staged(upload_id, "target")).await {
             Ok(r) => r
                 .bytes()

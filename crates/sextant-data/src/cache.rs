@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::hash::Oid;
 use crate::manifest::Manifest;
 use crate::state::Stat;
 
@@ -89,27 +90,25 @@ impl Cache {
     }
 
     /// Where object `oid` lives.
-    pub fn object_path(&self, oid: &str) -> PathBuf {
+    pub fn object_path(&self, oid: &Oid) -> PathBuf {
         self.root.join(object_key(oid))
     }
 
     /// The object is present.
-    pub fn contains(&self, oid: &str) -> bool {
+    pub fn contains(&self, oid: &Oid) -> bool {
         self.object_path(oid).is_file()
     }
 
     /// Every object of `oids` is present: a `stat` each for a few, one listing per prefix
     /// folder for many (a directory of 20,000 files lists 256 folders instead of 20,000 paths).
-    pub fn contains_all(&self, oids: &[&str]) -> bool {
+    pub fn contains_all(&self, oids: &[&Oid]) -> bool {
         use rayon::prelude::*;
         if oids.len() < 1024 {
             return oids.par_iter().all(|o| self.contains(o));
         }
         let mut by_prefix: std::collections::HashMap<&str, Vec<&str>> = Default::default();
         for o in oids {
-            if o.len() <= 2 {
-                return false;
-            }
+            // An `Oid` is at least 32 ASCII characters.
             by_prefix.entry(&o[..2]).or_default().push(&o[2..]);
         }
         by_prefix.par_iter().all(|(prefix, rests)| {
@@ -128,7 +127,7 @@ impl Cache {
 
     /// Store the workspace file `src` as object `oid` (already hashed), linking per
     /// `cache.type`: a reflink or a hardlink when allowed and possible, else a copy.
-    pub fn store_file(&self, src: &Path, oid: &str) -> Result<()> {
+    pub fn store_file(&self, src: &Path, oid: &Oid) -> Result<()> {
         let dst = self.object_path(oid);
         if dst.is_file() {
             return Ok(());
@@ -163,7 +162,7 @@ impl Cache {
     /// memory; a large one is copied in the kernel in chunks while this thread hashes the copy
     /// (flat memory, and the cached bytes are the hashed bytes). With a reflink first in `cache.type` and a filesystem that
     /// supports it, the clone is made first and only the hash reads the file.
-    pub fn ingest(&self, src: &Path) -> Result<(String, u64)> {
+    pub fn ingest(&self, src: &Path) -> Result<(Oid, u64)> {
         use std::io::Write;
         if self.links.first() == Some(&LinkType::Reflink) && !reflinks_refused() {
             let tmp = self.staging_name();
@@ -179,7 +178,7 @@ impl Cache {
         let len = input.metadata().ctx("stat", src)?.len();
         if len <= SMALL_FILE {
             let bytes = fsutil::read_all(&mut input, len, src)?;
-            let md5 = crate::hash::md5_hex(&bytes);
+            let md5 = crate::hash::md5_oid(&bytes);
             let dst = self.object_path(&md5);
             if !dst.is_file() {
                 fsutil::write_new(&dst, OBJECT_MODE, |f| {
@@ -212,7 +211,7 @@ impl Cache {
 
     /// Give the finished temporary file `tmp` its object name `oid` (read-only), or drop it
     /// when the object is already there.
-    fn adopt(&self, tmp: &Path, oid: &str) -> Result<()> {
+    fn adopt(&self, tmp: &Path, oid: &Oid) -> Result<()> {
         let dst = self.object_path(oid);
         if dst.is_file() {
             let _ = std::fs::remove_file(tmp);
@@ -224,7 +223,7 @@ impl Cache {
     }
 
     /// Store `bytes` as object `oid` (a `.dir` manifest).
-    pub fn store_bytes(&self, oid: &str, bytes: &[u8]) -> Result<()> {
+    pub fn store_bytes(&self, oid: &Oid, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let dst = self.object_path(oid);
         if dst.is_file() {
@@ -235,7 +234,7 @@ impl Cache {
     }
 
     /// Read the manifest of directory object `oid`.
-    pub fn manifest(&self, oid: &str) -> Result<Manifest> {
+    pub fn manifest(&self, oid: &Oid) -> Result<Manifest> {
         let p = self.object_path(oid);
         let bytes = std::fs::read(&p).ctx("read", &p)?;
         Manifest::parse(&bytes, &p)
@@ -243,7 +242,7 @@ impl Cache {
 
     /// Materialise object `oid` at `dst` in the workspace (replacing whatever is there) with the
     /// first link type that works. Returns the link type used.
-    pub fn link_out(&self, oid: &str, dst: &Path, exec: bool) -> Result<LinkType> {
+    pub fn link_out(&self, oid: &Oid, dst: &Path, exec: bool) -> Result<LinkType> {
         self.link_out_stat(oid, dst, exec).map(|(link, _)| link)
     }
 
@@ -252,7 +251,7 @@ impl Cache {
     /// a missing object is found by the link or copy failing: [`Error::Missing`].
     pub(crate) fn link_out_stat(
         &self,
-        oid: &str,
+        oid: &Oid,
         dst: &Path,
         exec: bool,
     ) -> Result<(LinkType, Stat)> {
@@ -324,7 +323,7 @@ impl Cache {
     }
 
     /// Every object id in the cache (for `gc`).
-    pub fn list(&self) -> Result<Vec<String>> {
+    pub fn list(&self) -> Result<Vec<Oid>> {
         let base = self.root.join("files").join("md5");
         let mut out = Vec::new();
         let rd = match std::fs::read_dir(&base) {
@@ -340,8 +339,8 @@ impl Cache {
             }
             for obj in std::fs::read_dir(prefix.path()).ctx("list", prefix.path())? {
                 let obj = obj.ctx("list", prefix.path())?;
-                let oid = format!("{pname}{}", obj.file_name().to_string_lossy());
-                if crate::hash::is_oid(&oid) {
+                let name = format!("{pname}{}", obj.file_name().to_string_lossy());
+                if let Ok(oid) = Oid::parse(&name) {
                     out.push(oid);
                 }
             }
@@ -351,7 +350,7 @@ impl Cache {
     }
 
     /// Delete object `oid` (read-only files are removable: the directory is writable).
-    pub fn remove(&self, oid: &str) -> Result<()> {
+    pub fn remove(&self, oid: &Oid) -> Result<()> {
         fsutil::remove_file_if_exists(&self.object_path(oid))
     }
 }
@@ -367,7 +366,7 @@ fn copy_hashing(
     src: &Path,
     out: std::fs::File,
     tmp: &Path,
-) -> Result<(String, u64)> {
+) -> Result<(Oid, u64)> {
     use std::io::Read;
     let mut copy = std::fs::File::open(tmp).ctx("open", tmp)?;
     let (done_tx, done_rx) = std::sync::mpsc::channel::<u64>();
@@ -447,9 +446,8 @@ fn try_reflink(src: &Path, dst: &Path) -> bool {
 }
 
 /// The object's key below a cache or remote root: `files/md5/ab/cdef...`.
-pub fn object_key(oid: &str) -> String {
-    let (a, b) = oid.split_at(2.min(oid.len()));
-    format!("files/md5/{a}/{b}")
+pub fn object_key(oid: &Oid) -> String {
+    oid.key()
 }
 
 #[cfg(test)]
@@ -462,7 +460,7 @@ mod tests {
         let cache = Cache::new(dir.path().join("cache"), DEFAULT_LINK_TYPES.to_vec());
         let src = dir.path().join("a.txt");
         std::fs::write(&src, b"hello\n").unwrap();
-        let oid = "b1946ac92492d2347c6235b4d2611184";
+        let oid = &Oid::parse("b1946ac92492d2347c6235b4d2611184").unwrap();
         cache.store_file(&src, oid).unwrap();
         let obj = dir
             .path()
@@ -474,7 +472,7 @@ mod tests {
             std::fs::metadata(&obj).unwrap().permissions().mode() & 0o777,
             0o444
         );
-        assert_eq!(cache.list().unwrap(), vec![oid.to_string()]);
+        assert_eq!(cache.list().unwrap(), vec![oid.clone()]);
         // Checkout by copy gives a writable, independent file.
         let out = dir.path().join("out/a.txt");
         assert_eq!(cache.link_out(oid, &out, false).unwrap(), LinkType::Copy);
@@ -492,7 +490,7 @@ mod tests {
         let data: Vec<u8> = (0..(9 << 20) + 5).map(|i: usize| (i % 253) as u8).collect();
         std::fs::write(&src, &data).unwrap();
         let (md5, size) = cache.ingest(&src).unwrap();
-        assert_eq!(md5, crate::hash::md5_hex(&data));
+        assert_eq!(md5, crate::hash::md5_oid(&data));
         assert_eq!(size, data.len() as u64);
         assert_eq!(std::fs::read(cache.object_path(&md5)).unwrap(), data);
         // Ingesting again leaves exactly the one object and no temporary files.
@@ -510,20 +508,21 @@ mod tests {
     fn contains_all_by_stat_and_by_listing() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::new(dir.path().join("cache"), DEFAULT_LINK_TYPES.to_vec());
-        let oids: Vec<String> = (0..1100u32)
-            .map(|i| crate::hash::md5_hex(&i.to_le_bytes()))
+        let oids: Vec<Oid> = (0..1100u32)
+            .map(|i| crate::hash::md5_oid(&i.to_le_bytes()))
             .collect();
         for (i, oid) in oids.iter().enumerate() {
             cache.store_bytes(oid, &(i as u32).to_le_bytes()).unwrap();
         }
-        let all: Vec<&str> = oids.iter().map(String::as_str).collect();
+        let all: Vec<&Oid> = oids.iter().collect();
         assert!(cache.contains_all(&all), "listing");
         assert!(cache.contains_all(&all[..10]), "stat");
         cache.remove(&oids[500]).unwrap();
         assert!(!cache.contains_all(&all), "listing sees the missing object");
         assert!(!cache.contains_all(&all[495..505]), "stat sees it");
         let mut absent = all.clone();
-        absent[0] = "ffffffffffffffffffffffffffffffff";
+        let unknown = Oid::parse("ffffffffffffffffffffffffffffffff").unwrap();
+        absent[0] = &unknown;
         absent.remove(500);
         assert!(
             !cache.contains_all(&absent),

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::hash::Oid;
 use crate::pointer::PointerFile;
 use crate::repo::{Repo, UsedObjects, git};
 
@@ -27,7 +28,7 @@ pub struct GcReport {
     /// Objects kept because something needs them.
     pub kept: usize,
     /// Unused objects (removed when `removed` is true).
-    pub unused: Vec<String>,
+    pub unused: Vec<Oid>,
     /// Bytes of the unused objects.
     pub unused_bytes: u64,
     /// The unused objects were deleted.
@@ -49,7 +50,7 @@ pub fn gc(repo: &Repo, scope: Scope, force: bool) -> Result<GcReport> {
         }
     }
     let UsedObjects { files, dirs, .. } = used;
-    let keep: HashSet<String> = files.into_iter().chain(dirs).collect();
+    let keep: HashSet<Oid> = files.into_iter().chain(dirs).collect();
     let mut unused = Vec::new();
     let mut bytes = 0;
     let mut kept = 0;
@@ -106,7 +107,7 @@ fn revisions(root: &Path, scope: Scope) -> Result<Vec<String>> {
 }
 
 /// Object ids named by the `.dvc` files committed at `rev`.
-fn pointer_oids_at(root: &Path, rev: &str) -> Result<Vec<String>> {
+fn pointer_oids_at(root: &Path, rev: &str) -> Result<Vec<Oid>> {
     let mut out = Vec::new();
     let listing = git(root, &["ls-tree", "-r", "-z", "--name-only", rev])?;
     for path in listing.split('\0').filter(|p| *p == "dvc.lock") {
@@ -131,8 +132,8 @@ fn pointer_oids_at(root: &Path, rev: &str) -> Result<Vec<String>> {
 }
 
 /// The object ids of the outputs a `dvc.lock` records (`stages.*.outs[*].md5`); a file that
-/// does not parse names none.
-fn lock_oids(text: &str) -> Vec<String> {
+/// does not parse names none, and a value that is not a hash names no object.
+fn lock_oids(text: &str) -> Vec<Oid> {
     let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
         return Vec::new();
     };
@@ -144,8 +145,7 @@ fn lock_oids(text: &str) -> Vec<String> {
         .filter_map(|e| e.get("outs").and_then(|o| o.as_sequence()))
         .flatten()
         .filter_map(|o| o.get("md5").and_then(|m| m.as_str()))
-        .filter(|m| crate::hash::is_oid(m))
-        .map(str::to_string)
+        .filter_map(|m| Oid::parse(m).ok())
         .collect()
 }
 

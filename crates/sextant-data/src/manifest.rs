@@ -11,15 +11,15 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hash;
+use crate::hash::{self, Oid};
 
 /// One file of a tracked directory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Entry {
     /// Path inside the directory, `/`-separated.
     pub relpath: String,
-    /// md5 of the file's bytes (32 lowercase hex digits).
-    pub md5: String,
+    /// md5 of the file's bytes (a file id, never `.dir`).
+    pub md5: Oid,
 }
 
 /// A directory manifest: entries sorted by `relpath`, no duplicates.
@@ -70,8 +70,8 @@ impl Manifest {
     }
 
     /// The directory's object id: md5 of [`Self::to_json`] followed by `.dir`.
-    pub fn oid(&self) -> String {
-        format!("{}.dir", hash::md5_hex(&self.to_json()))
+    pub fn oid(&self) -> Oid {
+        Oid::dir_of(&hash::md5_oid(&self.to_json()))
     }
 
     /// Parse a manifest read from `path` (for error messages). Extra keys DVC may write (sizes,
@@ -90,16 +90,12 @@ impl Manifest {
             .map_err(|e| err(format!("not a JSON list of {{md5, relpath}}: {e}")))?;
         let mut entries = Vec::with_capacity(raw.len());
         for r in raw {
-            if !hash::is_md5(&r.md5) {
-                return Err(err(format!(
-                    "entry {:?}: {:?} is not an md5",
-                    r.relpath, r.md5
-                )));
-            }
+            let md5 = Oid::parse_file(&r.md5)
+                .map_err(|e| err(format!("entry {:?}: field md5: {e}", r.relpath)))?;
             check_relpath(&r.relpath).map_err(|m| err(format!("entry {:?}: {m}", r.relpath)))?;
             entries.push(Entry {
                 relpath: r.relpath,
-                md5: r.md5,
+                md5,
             });
         }
         Ok(Self::new(entries))
@@ -158,15 +154,15 @@ mod tests {
         let m = Manifest::new(vec![
             Entry {
                 relpath: "x".into(),
-                md5: "401b30e3b8b5d629635a5c613cdb7919".into(),
+                md5: Oid::parse("401b30e3b8b5d629635a5c613cdb7919").unwrap(),
             },
             Entry {
                 relpath: "é n.txt".into(),
-                md5: "c03410a5204b21cd8229ff754688d743".into(),
+                md5: Oid::parse("c03410a5204b21cd8229ff754688d743").unwrap(),
             },
             Entry {
                 relpath: "sub/y".into(),
-                md5: "009520053b00386d1173f3988c55d192".into(),
+                md5: Oid::parse("009520053b00386d1173f3988c55d192").unwrap(),
             },
         ]);
         // Bytes and id written by DVC 3.67 for the same tree.
@@ -191,6 +187,15 @@ mod tests {
         assert!(Manifest::parse(bad, p).is_err());
         let bad = br#"[{"md5": "nothex", "relpath": "a"}]"#;
         assert!(Manifest::parse(bad, p).is_err());
+        for md5 in [
+            "../../../../../../etc/passwd",
+            "009520053b00386d1173f3988c55d192.dir",
+            "009520053B00386D1173F3988C55D192",
+        ] {
+            let bad = format!(r#"[{{"md5": "{md5}", "relpath": "a"}}]"#);
+            let e = Manifest::parse(bad.as_bytes(), p).unwrap_err().to_string();
+            assert!(e.contains("x.dir") && e.contains("md5"), "{e}");
+        }
         assert!(Manifest::parse(b"{}", p).is_err());
     }
 }

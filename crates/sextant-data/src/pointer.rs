@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-use crate::hash;
+use crate::hash::Oid;
 
 /// Suffix of pointer files.
 pub const SUFFIX: &str = ".dvc";
@@ -16,8 +16,9 @@ pub const SUFFIX: &str = ".dvc";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
 pub struct Out {
-    /// Object id: md5 of the bytes, or of the directory manifest plus `.dir`.
-    pub md5: Option<String>,
+    /// Object id: md5 of the bytes, or of the directory manifest plus `.dir` (validated as it
+    /// is read: a value that is not a hash is refused with the file, never used as a path).
+    pub md5: Option<Oid>,
     /// Bytes (for a directory, the sum over its files).
     pub size: Option<u64>,
     /// Number of files, for a directory.
@@ -46,7 +47,7 @@ pub struct Out {
 impl Out {
     /// True for a tracked directory.
     pub fn is_dir(&self) -> bool {
-        self.md5.as_deref().is_some_and(|m| m.ends_with(".dir"))
+        self.md5.as_ref().is_some_and(Oid::is_dir)
     }
     /// The output goes through the cache (the default).
     pub fn uses_cache(&self) -> bool {
@@ -106,12 +107,8 @@ pub(crate) fn validate_out(out: &Out) -> std::result::Result<(), String> {
     if out.path.starts_with('/') {
         return Err("absolute paths are not supported; track files inside the repository".into());
     }
-    if let Some(md5) = &out.md5 {
-        if !hash::is_oid(md5) {
-            return Err(format!(
-                "md5 {md5:?} is not 32 lowercase hex digits (optionally + .dir)"
-            ));
-        }
+    if out.md5.is_some() {
+        // The hash itself was checked when the file was read (`Oid`).
         match out.hash.as_deref() {
             Some("md5") => {}
             None => {
@@ -445,7 +442,7 @@ mod tests {
     fn writes_what_dvc_writes() {
         let pf = PointerFile {
             outs: vec![Out {
-                md5: Some("25de2e96432400751a14a1f110b24b08.dir".into()),
+                md5: Some(Oid::parse("25de2e96432400751a14a1f110b24b08.dir").unwrap()),
                 size: Some(6),
                 nfiles: Some(3),
                 hash: Some("md5".into()),

@@ -24,6 +24,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::cache::{OBJECT_MODE, object_key};
 use crate::error::{Error, IoContext, Result};
+use crate::hash::Oid;
 use crate::repo::{Repo, Tracked, UsedObjects};
 use crate::{Progress, fsutil, hash};
 
@@ -74,7 +75,7 @@ pub struct TransferReport {
     /// Objects already at the destination (not sent again).
     pub skipped: u64,
     /// Objects found neither locally nor on the remote.
-    pub missing: Vec<String>,
+    pub missing: Vec<Oid>,
     /// Objects that failed after retries (or were refused as corrupted), with the reason.
     pub failed: Vec<Failure>,
 }
@@ -82,7 +83,7 @@ pub struct TransferReport {
 impl TransferReport {
     /// Count each object's outcome (transferred, missing, or failed with the reason) and return
     /// the objects that arrived.
-    fn record(&mut self, results: Vec<(String, Result<u64>)>) -> Vec<String> {
+    fn record(&mut self, results: Vec<(Oid, Result<u64>)>) -> Vec<Oid> {
         let mut ok = Vec::new();
         for (oid, r) in results {
             match r {
@@ -106,7 +107,7 @@ impl TransferReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     /// The object id.
-    pub oid: String,
+    pub oid: Oid,
     /// Why.
     pub error: String,
 }
@@ -217,28 +218,32 @@ impl Remote {
         Ok(Self { name, url, backend })
     }
 
-    fn key(oid: &str) -> ObjPath {
+    fn key(oid: &Oid) -> ObjPath {
         ObjPath::from(object_key(oid))
     }
 
-    fn remote_err(&self, op: &'static str, oid: &str, source: object_store::Error) -> Error {
+    fn remote_err(&self, op: &'static str, oid: &Oid, source: object_store::Error) -> Error {
+        self.remote_key_err(op, object_key(oid), source)
+    }
+
+    fn remote_key_err(&self, op: &'static str, key: String, source: object_store::Error) -> Error {
         Error::Remote {
             remote: self.name.clone(),
             op,
-            key: object_key(oid),
+            key,
             source: Box::new(source),
         }
     }
 
     /// Which of `oids` the remote has: a `stat` or HEAD request each for a few, one listing per
     /// hash prefix for many.
-    pub async fn has(&self, oids: &[String], jobs: usize) -> Result<HashSet<String>> {
+    pub async fn has(&self, oids: &[Oid], jobs: usize) -> Result<HashSet<Oid>> {
         let store = match &self.backend {
             Backend::Local(dir) => return self.local_has(dir, oids),
             Backend::Store(store) => store,
         };
         if oids.len() <= 64 {
-            let found: Vec<Option<String>> = futures::stream::iter(oids.iter().cloned())
+            let found: Vec<Option<Oid>> = futures::stream::iter(oids.iter().cloned())
                 .map(|oid| async move {
                     let key = Self::key(&oid);
                     let not_found =
@@ -254,19 +259,24 @@ impl Remote {
                 .await?;
             return Ok(found.into_iter().flatten().collect());
         }
-        let wanted: HashSet<&str> = oids.iter().map(String::as_str).collect();
-        let listed: Vec<Vec<String>> = futures::stream::iter(prefixes(oids))
+        let wanted: HashSet<&Oid> = oids.iter().collect();
+        let listed: Vec<Vec<Oid>> = futures::stream::iter(prefixes(oids))
             .map(|p| async move {
                 let prefix = ObjPath::from(format!("files/md5/{p}"));
                 let metas: Vec<object_store::ObjectMeta> = store
                     .list(Some(&prefix))
                     .try_collect()
                     .await
-                    .map_err(|e| self.remote_err("list", &format!("{p}/"), e))?;
+                    .map_err(|e| self.remote_key_err("list", format!("files/md5/{p}/"), e))?;
+                // A listed name that is not an object id is not ours: ignored.
                 Ok::<_, Error>(
                     metas
                         .into_iter()
-                        .filter_map(|m| m.location.filename().map(|f| format!("{p}{f}")))
+                        .filter_map(|m| {
+                            m.location
+                                .filename()
+                                .and_then(|f| Oid::parse(&format!("{p}{f}")).ok())
+                        })
                         .collect(),
                 )
             })
@@ -276,12 +286,12 @@ impl Remote {
         Ok(listed
             .into_iter()
             .flatten()
-            .filter(|o| wanted.contains(o.as_str()))
+            .filter(|o| wanted.contains(o))
             .collect())
     }
 
     /// [`Self::has`] for a local folder.
-    fn local_has(&self, dir: &Path, oids: &[String]) -> Result<HashSet<String>> {
+    fn local_has(&self, dir: &Path, oids: &[Oid]) -> Result<HashSet<Oid>> {
         use rayon::prelude::*;
         if oids.len() <= 64 {
             return Ok(oids
@@ -290,8 +300,8 @@ impl Remote {
                 .cloned()
                 .collect());
         }
-        let wanted: HashSet<&str> = oids.iter().map(String::as_str).collect();
-        let listed: Vec<Vec<String>> = prefixes(oids)
+        let wanted: HashSet<&str> = oids.iter().map(Oid::as_str).collect();
+        let listed: Vec<Vec<Oid>> = prefixes(oids)
             .into_par_iter()
             .map(|p| {
                 let folder = dir.join("files").join("md5").join(p);
@@ -304,8 +314,10 @@ impl Remote {
                 for entry in entries {
                     let entry = entry.ctx("list", &folder)?;
                     if let Some(name) = entry.file_name().to_str() {
-                        let oid = format!("{p}{name}");
-                        if wanted.contains(oid.as_str()) {
+                        let name = format!("{p}{name}");
+                        if wanted.contains(name.as_str())
+                            && let Ok(oid) = Oid::parse(&name)
+                        {
                             found.push(oid);
                         }
                     }
@@ -323,15 +335,15 @@ impl Remote {
         &self,
         repo: &Repo,
         direction: Direction,
-        oids: Vec<String>,
+        oids: Vec<Oid>,
         jobs: usize,
         progress: &dyn Progress,
-    ) -> Vec<(String, Result<u64>)> {
+    ) -> Vec<(Oid, Result<u64>)> {
         let jobs = jobs.max(1);
         match &self.backend {
             Backend::Local(dir) => {
                 use rayon::prelude::*;
-                let one = |oid: String| {
+                let one = |oid: Oid| {
                     let obj = repo.cache.object_path(&oid);
                     let r = match direction {
                         Direction::Upload => upload_local(dir, &obj, &oid),
@@ -352,7 +364,7 @@ impl Remote {
                 futures::stream::iter(oids)
                     .map(|oid| async move {
                         let obj = repo.cache.object_path(&oid);
-                        let (obj_ref, oid_ref, store) = (&obj, oid.as_str(), store.as_ref());
+                        let (obj_ref, oid_ref, store) = (&obj, &oid, store.as_ref());
                         let r = retry(Error::is_permanent, || async move {
                             match direction {
                                 Direction::Upload => self.upload(store, obj_ref, oid_ref).await,
@@ -371,20 +383,20 @@ impl Remote {
     }
 
     /// Refuse `oid` unless its content hashed to `actual`.
-    fn verify(&self, oid: &str, actual: String) -> Result<()> {
-        let expected = oid.strip_suffix(".dir").unwrap_or(oid);
-        if actual == expected {
+    fn verify(&self, oid: &Oid, actual: Oid) -> Result<()> {
+        let expected = oid.md5();
+        if actual.as_str() == expected {
             return Ok(());
         }
         Err(Error::Corrupted {
             remote: self.name.clone(),
             key: object_key(oid),
             expected: expected.to_string(),
-            actual,
+            actual: actual.into_string(),
         })
     }
 
-    fn not_on_remote(&self, oid: &str) -> Error {
+    fn not_on_remote(&self, oid: &Oid) -> Error {
         Error::Missing {
             count: 1,
             first: format!("{oid} (not on remote {})", self.name),
@@ -392,7 +404,7 @@ impl Remote {
     }
 
     /// Upload one object to an object store (in parts when large).
-    async fn upload(&self, store: &dyn ObjectStore, src: &Path, oid: &str) -> Result<u64> {
+    async fn upload(&self, store: &dyn ObjectStore, src: &Path, oid: &Oid) -> Result<u64> {
         let size = tokio::fs::metadata(src).await.ctx("stat", src)?.len();
         if size > MULTIPART_THRESHOLD {
             self.upload_multipart(store, src, oid).await?;
@@ -406,7 +418,7 @@ impl Remote {
         Ok(size)
     }
 
-    async fn upload_multipart(&self, store: &dyn ObjectStore, src: &Path, oid: &str) -> Result<()> {
+    async fn upload_multipart(&self, store: &dyn ObjectStore, src: &Path, oid: &Oid) -> Result<()> {
         use tokio::io::AsyncReadExt;
         let upload = store
             .put_multipart(&Self::key(oid))
@@ -433,7 +445,7 @@ impl Remote {
 
     /// Download `oid` from an object store into the cache at `dst`, verifying its md5 before
     /// it gets its name: a small object in memory, a large one while it streams to disk.
-    async fn download(&self, store: &dyn ObjectStore, oid: &str, dst: &Path) -> Result<u64> {
+    async fn download(&self, store: &dyn ObjectStore, oid: &Oid, dst: &Path) -> Result<u64> {
         let res = match store.get(&Self::key(oid)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Err(self.not_on_remote(oid)),
@@ -444,7 +456,7 @@ impl Remote {
                 .bytes()
                 .await
                 .map_err(|e| self.remote_err("download", oid, e))?;
-            self.verify(oid, hash::md5_hex(&bytes))?;
+            self.verify(oid, hash::md5_oid(&bytes))?;
             let target = dst.to_path_buf();
             return tokio::task::spawn_blocking(move || {
                 fsutil::write_new(&target, OBJECT_MODE, |f| {
@@ -496,7 +508,7 @@ impl Remote {
 
     /// Copy object `oid` of the local remote folder `dir` into the cache at `dst`, verifying
     /// its md5 before it gets its name (a small object from memory, a large one streamed).
-    fn download_local(&self, dir: &Path, oid: &str, dst: &Path) -> Result<u64> {
+    fn download_local(&self, dir: &Path, oid: &Oid, dst: &Path) -> Result<u64> {
         use std::io::Read;
         let src = dir.join(object_key(oid));
         let mut input = match std::fs::File::open(&src) {
@@ -509,7 +521,7 @@ impl Remote {
         fsutil::write_new(dst, OBJECT_MODE, |out| {
             if len <= SMALL_OBJECT {
                 let bytes = fsutil::read_all(&mut input, len, &src)?;
-                self.verify(oid, hash::md5_hex(&bytes))?;
+                self.verify(oid, hash::md5_oid(&bytes))?;
                 out.write_all(&bytes).ctx("write", dst)?;
                 return Ok(bytes.len() as u64);
             }
@@ -535,7 +547,7 @@ impl Remote {
 
 /// Copy cache object `src` to the local remote folder `dir` (read-only, as DVC protects
 /// remote objects; a temporary name, then a rename).
-fn upload_local(dir: &Path, src: &Path, oid: &str) -> Result<u64> {
+fn upload_local(dir: &Path, src: &Path, oid: &Oid) -> Result<u64> {
     let dst = dir.join(object_key(oid));
     let mut input = std::fs::File::open(src).ctx("open", src)?;
     fsutil::write_new(&dst, OBJECT_MODE, |out| {
@@ -544,11 +556,8 @@ fn upload_local(dir: &Path, src: &Path, oid: &str) -> Result<u64> {
 }
 
 /// The distinct two-digit prefixes (cache folders) of `oids`.
-fn prefixes(oids: &[String]) -> BTreeSet<&str> {
-    oids.iter()
-        .filter(|o| o.len() > 2)
-        .map(|o| &o[..2])
-        .collect()
+fn prefixes(oids: &[Oid]) -> BTreeSet<&str> {
+    oids.iter().map(|o| &o[..2]).collect()
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -612,7 +621,7 @@ pub fn push(
             missing: used.unknown_dirs.clone(),
             ..TransferReport::default()
         };
-        let mut candidates: Vec<String> = Vec::new();
+        let mut candidates: Vec<Oid> = Vec::new();
         for oid in used.files.iter().chain(used.dirs.iter()) {
             if repo.cache.contains(oid) {
                 candidates.push(oid.clone());
@@ -621,16 +630,16 @@ pub fn push(
             }
         }
         let present = remote.has(&candidates, jobs).await?;
-        let (dirs, files): (Vec<String>, Vec<String>) = candidates
+        let (dirs, files): (Vec<Oid>, Vec<Oid>) = candidates
             .into_iter()
             .filter(|o| !present.contains(o))
-            .partition(|o| o.ends_with(".dir"));
+            .partition(|o| o.is_dir());
         report.skipped = present.len() as u64;
         let total = (files.len() + dirs.len()) as u64;
         progress.start(&format!("push to {}", remote.name), total);
         // Files first; a manifest only once every file of the push is there.
         for batch in [files, dirs] {
-            if batch.first().is_some_and(|o| o.ends_with(".dir")) && !report.failed.is_empty() {
+            if batch.first().is_some_and(|o| o.is_dir()) && !report.failed.is_empty() {
                 for oid in batch {
                     report.failed.push(Failure {
                         oid,
@@ -684,7 +693,7 @@ pub fn fetch(
             used.files.sort();
             used.files.dedup();
         }
-        let needed: Vec<String> = used
+        let needed: Vec<Oid> = used
             .files
             .iter()
             .chain(used.dirs.iter())
@@ -705,11 +714,11 @@ pub fn fetch(
 async fn download_all(
     repo: &Repo,
     remote: &Remote,
-    oids: Vec<String>,
+    oids: Vec<Oid>,
     jobs: usize,
     progress: &dyn Progress,
     report: &mut TransferReport,
-) -> Vec<String> {
+) -> Vec<Oid> {
     let results = remote
         .transfer(repo, Direction::Download, oids, jobs, progress)
         .await;
@@ -725,8 +734,8 @@ pub fn status(
 ) -> Result<Vec<RemoteStatus>> {
     let rt = runtime()?;
     rt.block_on(async {
-        let mut per_out: Vec<(String, Vec<String>)> = Vec::new();
-        let mut all: Vec<String> = Vec::new();
+        let mut per_out: Vec<(String, Vec<Oid>)> = Vec::new();
+        let mut all: Vec<Oid> = Vec::new();
         for t in tracked {
             let Some(oid) = &t.out.md5 else { continue };
             if !t.out.uses_cache() {
@@ -748,7 +757,7 @@ pub fn status(
                 .iter()
                 .map(|o| (o.as_str(), repo.cache.contains(o)))
                 .collect();
-            let missing_remote: Vec<&String> =
+            let missing_remote: Vec<&Oid> =
                 objs.iter().filter(|o| !on_remote.contains(*o)).collect();
             if missing_remote.is_empty() {
                 continue;

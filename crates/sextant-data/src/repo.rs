@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::cache::{Cache, DEFAULT_LINK_TYPES, LinkType};
 use crate::config::Config;
 use crate::error::{Error, IoContext, Result};
+use crate::hash::Oid;
 use crate::manifest::{Entry, Manifest};
 use crate::pointer::{self, Out, PointerFile};
 use crate::state::{Stat, StatCache};
@@ -58,7 +59,7 @@ pub(crate) struct FileInfo {
     pub relpath: String,
     pub stat: Stat,
     pub exec: bool,
-    pub md5: Option<String>,
+    pub md5: Option<Oid>,
     /// Already stored in the cache (hashed and copied in one pass by `add`).
     pub stored: bool,
 }
@@ -69,14 +70,14 @@ pub enum Hashed {
     /// Nothing at that path.
     Missing,
     /// A file.
-    File { md5: String, size: u64, exec: bool },
+    File { md5: Oid, size: u64, exec: bool },
     /// A directory with its manifest.
     Dir { manifest: Manifest, size: u64 },
 }
 
 impl Hashed {
     /// The object id this content would have.
-    pub fn oid(&self) -> Option<String> {
+    pub fn oid(&self) -> Option<Oid> {
         match self {
             Hashed::Missing => None,
             Hashed::File { md5, .. } => Some(md5.clone()),
@@ -93,7 +94,7 @@ pub struct Added {
     /// The pointer file written.
     pub pointer: String,
     /// Object id.
-    pub md5: String,
+    pub md5: Oid,
     /// Bytes.
     pub size: u64,
     /// Files (directories only).
@@ -423,7 +424,7 @@ impl Repo {
         let mut todo: Vec<&mut FileInfo> = Vec::new();
         for f in files.iter_mut() {
             match state.get(&f.key, f.stat) {
-                Some(m) => f.md5 = Some(m.to_string()),
+                Some(m) => f.md5 = Some(m.clone()),
                 None => todo.push(&mut **f),
             }
         }
@@ -695,13 +696,13 @@ impl Repo {
     }
 
     /// Object `oid` and, for a directory, every file it lists are in the cache.
-    pub fn all_in_cache(&self, oid: &str) -> Result<bool> {
+    pub fn all_in_cache(&self, oid: &Oid) -> Result<bool> {
         if !self.cache.contains(oid) {
             return Ok(false);
         }
-        if oid.ends_with(".dir") {
+        if oid.is_dir() {
             let m = self.cache.manifest(oid)?;
-            let oids: Vec<&str> = m.entries().iter().map(|e| e.md5.as_str()).collect();
+            let oids: Vec<&Oid> = m.entries().iter().map(|e| &e.md5).collect();
             return Ok(self.cache.contains_all(&oids));
         }
         Ok(true)
@@ -744,7 +745,7 @@ impl Repo {
     fn checkout_file(
         &self,
         t: &Tracked,
-        oid: &str,
+        oid: &Oid,
         force: bool,
         state: &mut StatCache,
         progress: &dyn Progress,
@@ -758,7 +759,7 @@ impl Repo {
             std::fs::remove_dir_all(&t.abs).ctx("remove", &t.abs)?;
         }
         match self.hash_path(&t.abs, state, progress)? {
-            Hashed::File { md5, .. } if md5 == oid => return Ok(r),
+            Hashed::File { md5, .. } if md5 == *oid => return Ok(r),
             Hashed::File { md5, .. } if !force && !self.cache.contains(&md5) => {
                 return Err(Error::WouldLoseChanges {
                     path: t.abs.clone(),
@@ -768,7 +769,7 @@ impl Repo {
         }
         match self.cache.link_out_stat(oid, &t.abs, t.out.isexec) {
             Ok((_, stat)) => {
-                state.put(t.rel.clone(), stat, oid.to_string());
+                state.put(t.rel.clone(), stat, oid.clone());
                 r.written = 1;
             }
             Err(Error::Missing { .. }) => r.missing = 1,
@@ -792,7 +793,7 @@ impl Repo {
             self.hash_files(&mut refs, state, progress)?;
             if let Some(f) = files
                 .iter()
-                .find(|f| f.md5.as_deref().is_none_or(|m| !self.cache.contains(m)))
+                .find(|f| f.md5.as_ref().is_none_or(|m| !self.cache.contains(m)))
             {
                 return Err(Error::WouldLoseChanges {
                     path: f.abs.clone(),
@@ -805,7 +806,7 @@ impl Repo {
     fn checkout_dir(
         &self,
         t: &Tracked,
-        oid: &str,
+        oid: &Oid,
         force: bool,
         state: &mut StatCache,
         progress: &dyn Progress,
@@ -848,7 +849,7 @@ impl Repo {
                 let keep = wanted
                     .get(f.relpath.as_str())
                     .is_some_and(|m| f.md5.as_deref() == Some(*m));
-                if !keep && f.md5.as_deref().is_none_or(|m| !self.cache.contains(m)) {
+                if !keep && f.md5.as_ref().is_none_or(|m| !self.cache.contains(m)) {
                     return Err(Error::WouldLoseChanges {
                         path: f.abs.clone(),
                     });
@@ -923,17 +924,17 @@ impl Repo {
         Ok(used)
     }
 
-    pub(crate) fn add_used(&self, oid: &str, used: &mut UsedObjects) -> Result<()> {
-        if oid.ends_with(".dir") {
-            used.dirs.push(oid.to_string());
+    pub(crate) fn add_used(&self, oid: &Oid, used: &mut UsedObjects) -> Result<()> {
+        if oid.is_dir() {
+            used.dirs.push(oid.clone());
             if self.cache.contains(oid) {
                 let m = self.cache.manifest(oid)?;
                 used.files.extend(m.entries().iter().map(|e| e.md5.clone()));
             } else {
-                used.unknown_dirs.push(oid.to_string());
+                used.unknown_dirs.push(oid.clone());
             }
         } else {
-            used.files.push(oid.to_string());
+            used.files.push(oid.clone());
         }
         Ok(())
     }
@@ -943,31 +944,40 @@ impl Repo {
 #[derive(Debug, Default, Clone)]
 pub struct UsedObjects {
     /// File objects.
-    pub files: Vec<String>,
+    pub files: Vec<Oid>,
     /// Directory manifests.
-    pub dirs: Vec<String>,
+    pub dirs: Vec<Oid>,
     /// Directory manifests not in the local cache (their files are not listed yet).
-    pub unknown_dirs: Vec<String>,
+    pub unknown_dirs: Vec<Oid>,
 }
 
+/// What the scanned `files` hash to; every file has been hashed before (one without a hash
+/// counts as absent).
 fn build_hashed(is_dir: bool, files: &[FileInfo]) -> Hashed {
     if !is_dir {
         return match files.first() {
-            Some(f) => Hashed::File {
-                md5: f.md5.clone().unwrap_or_default(),
-                size: f.stat.size,
-                exec: f.exec,
+            Some(FileInfo {
+                md5: Some(md5),
+                stat,
+                exec,
+                ..
+            }) => Hashed::File {
+                md5: md5.clone(),
+                size: stat.size,
+                exec: *exec,
             },
-            None => Hashed::Missing,
+            _ => Hashed::Missing,
         };
     }
     let size = files.iter().map(|f| f.stat.size).sum();
     let manifest = Manifest::new(
         files
             .iter()
-            .map(|f| Entry {
-                relpath: f.relpath.clone(),
-                md5: f.md5.clone().unwrap_or_default(),
+            .filter_map(|f| {
+                Some(Entry {
+                    relpath: f.relpath.clone(),
+                    md5: f.md5.clone()?,
+                })
             })
             .collect(),
     );

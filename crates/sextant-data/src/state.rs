@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 
 use crate::error::{Error, Result};
+use crate::hash::Oid;
 
 /// File name under `.dvc/tmp`.
 pub const FILE_NAME: &str = "sextant-state.db";
@@ -43,8 +44,8 @@ impl Stat {
 pub struct StatCache {
     path: PathBuf,
     conn: Connection,
-    known: HashMap<String, (Stat, String)>,
-    pending: Vec<(String, Stat, String)>,
+    known: HashMap<String, (Stat, Oid)>,
+    pending: Vec<(String, Stat, Oid)>,
 }
 
 impl StatCache {
@@ -94,7 +95,10 @@ impl StatCache {
                 .map_err(err)?;
             for row in rows {
                 let (p, s, m) = row.map_err(err)?;
-                known.insert(p, (s, m));
+                // A row that is not a hash (a damaged or planted file) is a miss: re-hashed.
+                if let Ok(m) = Oid::parse(&m) {
+                    known.insert(p, (s, m));
+                }
             }
         }
         Ok(Self {
@@ -107,7 +111,7 @@ impl StatCache {
 
     /// The md5 recorded for `key` (a path relative to the repository root) if its stat
     /// signature still matches.
-    pub fn get(&self, key: &str, stat: Stat) -> Option<&str> {
+    pub fn get(&self, key: &str, stat: Stat) -> Option<&Oid> {
         match self.known.get(key) {
             Some((s, md5)) if *s == stat => Some(md5),
             _ => None,
@@ -115,8 +119,8 @@ impl StatCache {
     }
 
     /// Remember a freshly computed hash (written on [`Self::flush`]).
-    pub fn put(&mut self, key: String, stat: Stat, md5: String) {
-        if self.get(&key, stat) == Some(md5.as_str()) {
+    pub fn put(&mut self, key: String, stat: Stat, md5: Oid) {
+        if self.get(&key, stat) == Some(&md5) {
             return;
         }
         self.known.insert(key.clone(), (stat, md5.clone()));
@@ -142,8 +146,14 @@ impl StatCache {
                 .prepare("INSERT OR REPLACE INTO state (path, inode, size, mtime_ns, md5) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .map_err(err)?;
             for (p, s, m) in &self.pending {
-                stmt.execute(params![p, s.inode as i64, s.size as i64, s.mtime_ns, m])
-                    .map_err(err)?;
+                stmt.execute(params![
+                    p,
+                    s.inode as i64,
+                    s.size as i64,
+                    s.mtime_ns,
+                    m.as_str()
+                ])
+                .map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
@@ -167,12 +177,19 @@ mod tests {
         {
             let mut c = StatCache::open(dir.path()).unwrap();
             assert_eq!(c.get("a", s), None);
-            c.put("a".into(), s, "b1946ac92492d2347c6235b4d2611184".into());
+            c.put(
+                "a".into(),
+                s,
+                Oid::parse("b1946ac92492d2347c6235b4d2611184").unwrap(),
+            );
             c.flush().unwrap();
         }
         assert!(dir.path().join("tmp").join(FILE_NAME).is_file());
         let c = StatCache::open(dir.path()).unwrap();
-        assert_eq!(c.get("a", s), Some("b1946ac92492d2347c6235b4d2611184"));
+        assert_eq!(
+            c.get("a", s).map(Oid::as_str),
+            Some("b1946ac92492d2347c6235b4d2611184")
+        );
         assert_eq!(
             c.get(
                 "a",

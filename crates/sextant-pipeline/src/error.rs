@@ -51,6 +51,11 @@ pub enum Error {
     /// A stage finished but did not produce an output it declares.
     #[error("stage '{stage}': output '{path}' does not exist after the command ran")]
     MissingOutput { stage: String, path: String },
+    /// Processing a stage panicked (a bug in sextant): the stage failed, the repro did not hang.
+    #[error(
+        "stage '{stage}': internal error: {message}; hint: this is a bug in sextant, please report it with the pipeline that triggers it"
+    )]
+    Panicked { stage: String, message: String },
     /// Stages failed in a parallel repro (the others were completed or not started).
     #[error("failed to reproduce {}: {first}", names.join(", "))]
     Failed {

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_yaml::{Mapping, Value};
+use sextant_data::hash::Oid;
 
 use crate::error::{Error, IoContext, Result};
 use crate::value::{key_string, to_yaml};
@@ -23,8 +24,9 @@ pub const DVC_LOCK: &str = "dvc.lock";
 pub struct LockItem {
     /// The path as written in `dvc.yaml` (relative to the stage's `wdir`).
     pub path: String,
-    /// `md5` of a file, or of a directory's manifest plus `.dir`.
-    pub md5: Option<String>,
+    /// `md5` of a file, or of a directory's manifest plus `.dir` (validated when read: a value
+    /// that is not a hash makes the entry malformed, never a path).
+    pub md5: Option<Oid>,
     /// Bytes.
     pub size: Option<u64>,
     /// Files, for a directory.
@@ -40,7 +42,7 @@ impl LockItem {
         m.insert("path".into(), Value::String(self.path.clone()));
         m.insert("hash".into(), Value::String("md5".into()));
         if let Some(md5) = &self.md5 {
-            m.insert("md5".into(), Value::String(md5.clone()));
+            m.insert("md5".into(), Value::String(md5.to_string()));
         }
         if let Some(s) = self.size {
             m.insert("size".into(), Value::Number(s.into()));
@@ -54,14 +56,32 @@ impl LockItem {
         Value::Mapping(m)
     }
 
-    fn from_value(v: &Value) -> Option<Self> {
-        let m = v.as_mapping()?;
-        Some(Self {
-            path: m.get("path")?.as_str()?.to_string(),
-            md5: m.get("md5").and_then(Value::as_str).map(str::to_string),
+    /// Read one item; the error names the field (`md5: "../x" is not an md5 hash ...`).
+    fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        let m = v.as_mapping().ok_or("not a mapping")?;
+        let path = m
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("no path (a string)")?
+            .to_string();
+        let md5 = match m.get("md5") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                Some(Oid::parse(s).map_err(|e| format!("path {path:?}: field md5: {e}"))?)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "path {path:?}: field md5: {} is not an md5 hash",
+                    key_string(other)
+                ));
+            }
+        };
+        Ok(Self {
+            md5,
             size: m.get("size").and_then(Value::as_u64),
             nfiles: m.get("nfiles").and_then(Value::as_u64),
             isexec: m.get("isexec").and_then(Value::as_bool).unwrap_or(false),
+            path,
         })
     }
 }
@@ -136,15 +156,20 @@ impl LockEntry {
         Value::Mapping(m)
     }
 
-    /// Read an entry (from `dvc.lock` or a run-cache file); `None` when malformed.
-    pub fn from_value(v: &Value) -> Option<Self> {
-        let m = v.as_mapping()?;
-        let cmd = m.get("cmd")?.clone();
-        let items = |key: &str| -> Option<Vec<LockItem>> {
+    /// Read an entry (from `dvc.lock` or a run-cache file); the error says which field is
+    /// malformed (`outs[0]: path "model.pkl": field md5: "../../x" is not an md5 hash ...`).
+    pub fn from_value(v: &Value) -> std::result::Result<Self, String> {
+        let m = v.as_mapping().ok_or("not a mapping")?;
+        let cmd = m.get("cmd").ok_or("no cmd")?.clone();
+        let items = |key: &str| -> std::result::Result<Vec<LockItem>, String> {
             match m.get(key) {
-                None | Some(Value::Null) => Some(Vec::new()),
-                Some(Value::Sequence(s)) => s.iter().map(LockItem::from_value).collect(),
-                _ => None,
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(Value::Sequence(s)) => s
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| LockItem::from_value(v).map_err(|e| format!("{key}[{i}]: {e}")))
+                    .collect(),
+                _ => Err(format!("{key}: not a list")),
             }
         };
         let params = match m.get("params") {
@@ -152,19 +177,18 @@ impl LockEntry {
             Some(Value::Mapping(p)) => p
                 .iter()
                 .map(|(f, vals)| {
-                    Some((
-                        key_string(f),
-                        match vals {
-                            Value::Mapping(v) => v.clone(),
-                            Value::Null => Mapping::new(),
-                            _ => return None,
-                        },
-                    ))
+                    let file = key_string(f);
+                    let values = match vals {
+                        Value::Mapping(v) => v.clone(),
+                        Value::Null => Mapping::new(),
+                        _ => return Err(format!("params.{file}: not a mapping")),
+                    };
+                    Ok((file, values))
                 })
-                .collect::<Option<Vec<_>>>()?,
-            _ => return None,
+                .collect::<std::result::Result<Vec<_>, String>>()?,
+            _ => return Err("params: not a mapping".into()),
         };
-        Some(Self {
+        Ok(Self {
             cmd,
             deps: items("deps")?,
             params,
@@ -235,9 +259,11 @@ impl LockFile {
         }
         if let Some(Value::Mapping(stages)) = doc.get("stages") {
             for (name, entry) in stages {
-                if LockEntry::from_value(entry).is_none() {
+                if let Err(e) = LockEntry::from_value(entry) {
                     return Err(err(format!(
-                        "the entry of stage '{}' is malformed",
+                        "stages.{}.{e}\nhint: this field is not what DVC writes: restore the file \
+                         from git (`git checkout -- dvc.lock`) or delete the stage's entry and \
+                         run `sextant repro` again",
                         key_string(name)
                     )));
                 }
@@ -252,7 +278,7 @@ impl LockFile {
             .get("stages")
             .and_then(Value::as_mapping)
             .and_then(|s| s.get(name))
-            .and_then(LockEntry::from_value)
+            .and_then(|e| LockEntry::from_value(e).ok())
     }
 
     /// Names of the stages recorded.
@@ -486,6 +512,34 @@ stages:
         assert!(e.to_string().contains("schema"), "{e}");
         let e = LockFile::parse("schema: '3.0'\n", Path::new("dvc.lock")).unwrap_err();
         assert!(e.to_string().contains("3.0"), "{e}");
+    }
+
+    #[test]
+    fn refuses_hashes_that_are_not_hashes_naming_stage_and_field() {
+        for (bad, field) in [
+            ("../../../../etc/passwd", "outs[0]"),
+            ("0CC175B9C0F1B6A831C399E269772661", "outs[0]"),
+            ("0cc175b9c0f1b6a831c399e26977266", "outs[0]"),
+            ("0cc175b9c0f1b6a831c399e269772661/../../x", "outs[0]"),
+            ("[1, 2]", "outs[0]"),
+        ] {
+            let text = DVC_WROTE.replace("92eb5ffee6ae2fec3ad71c777531578f.dir", bad);
+            let e = LockFile::parse(&text, Path::new("dvc.lock"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("dvc.lock")
+                    && e.contains(&format!("stages.prepare.{field}"))
+                    && e.contains("field md5")
+                    && e.contains("data/prepared"),
+                "{bad}: {e}"
+            );
+        }
+        let text = DVC_WROTE.replace("0cc175b9c0f1b6a831c399e269772661", "zz");
+        let e = LockFile::parse(&text, Path::new("dvc.lock"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stages.prepare.deps[1]"), "{e}");
     }
 
     #[test]

@@ -142,11 +142,11 @@ impl RunStore {
                         if e.file_type().ctx("stat", &p)?.is_dir() {
                             stack.push(p);
                         } else if let Ok(rel) = p.strip_prefix(&runs) {
-                            let hidden = rel
-                                .components()
-                                .any(|c| c.as_os_str().to_string_lossy().starts_with('.'));
+                            // Only entry names (hex) become paths in the cache; temporary
+                            // and foreign files are skipped.
+                            let entry = rel.to_str().is_some_and(crate::runcache::is_entry_rel);
                             let dst = local.join(rel);
-                            if !hidden && !dst.exists() {
+                            if entry && !dst.exists() {
                                 let bytes = std::fs::read(&p).ctx("read", &p)?;
                                 if let Some(parent) = dst.parent() {
                                     std::fs::create_dir_all(parent)
@@ -175,7 +175,7 @@ impl RunStore {
                             continue;
                         };
                         let dst = local.join(rel);
-                        if dst.exists() || rel.split('/').any(|c| c.starts_with('.')) {
+                        if !crate::runcache::is_entry_rel(rel) || dst.exists() {
                             continue;
                         }
                         let bytes = store

@@ -22,6 +22,7 @@ use std::time::Instant;
 use serde::Serialize;
 use sextant_data::NoProgress;
 use sextant_data::cache::{Cache, LinkType};
+use sextant_data::hash::Oid;
 use sextant_data::pointer::Out;
 use sextant_data::remote::{self, Remote};
 use sextant_data::repo::{Hashed, Tracked};
@@ -57,6 +58,9 @@ pub struct Options {
     pub no_run_cache: bool,
     /// Send the commands' stdout to stderr (keeps stdout for `--json`).
     pub commands_to_stderr: bool,
+    /// After a stage fails, go on with the stages that do not depend on it (DVC's
+    /// `--keep-going`); by default nothing new starts after a failure.
+    pub keep_going: bool,
 }
 
 /// What happened to a stage.
@@ -261,6 +265,9 @@ pub fn repro_with(
     let p = &ws.pipeline;
     let targets = p.targets(&opts.targets)?;
     let plan = p.plan(&targets, opts.single_item);
+    // A dvc.lock that is not what DVC writes (a hash that is not a hash) stops the repro before
+    // any stage runs, naming the file and the field.
+    LockFile::load(&ws.repo.root)?;
     let remote = if opts.push || opts.pull {
         Some(Remote::open(&ws.repo, opts.remote.as_deref())?)
     } else {
@@ -339,7 +346,7 @@ impl Engine<'_> {
             let (tx, rx) = mpsc::channel::<(usize, Result<StageReport>, f64)>();
             let mut running = 0usize;
             loop {
-                while running < jobs && first_error.is_none() {
+                while running < jobs && (first_error.is_none() || self.opts.keep_going) {
                     let ready = (0..plan.len()).find(|&k| {
                         state[k] == St::Pending
                             && ups[k].iter().all(|&u| matches!(state[u], St::Done(_)))
@@ -355,7 +362,17 @@ impl Engine<'_> {
                     let i = plan[k];
                     scope.spawn(move || {
                         let t0 = Instant::now();
-                        let r = self.process(i, upstream_ran);
+                        // A panic in a stage (a bug) fails that stage: the scheduler hears of
+                        // every stage it started, so it never waits forever.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.process(i, upstream_ran)
+                        }))
+                        .unwrap_or_else(|payload| {
+                            Err(Error::Panicked {
+                                stage: self.ws.pipeline.stages[i].name.clone(),
+                                message: panic_message(payload.as_ref()),
+                            })
+                        });
                         let _ = tx.send((k, r, t0.elapsed().as_secs_f64()));
                     });
                 }
@@ -629,7 +646,7 @@ impl Engine<'_> {
         {
             let wanted: Vec<Tracked> = items
                 .iter()
-                .filter(|(_, i)| i.md5.as_deref().is_some_and(|m| !self.all_in_cache(m)))
+                .filter(|(_, i)| i.md5.as_ref().is_some_and(|m| !self.all_in_cache(m)))
                 .map(|(o, i)| tracked(self.ws, &o.path.rel, i))
                 .collect();
             if !wanted.is_empty() {
@@ -648,12 +665,14 @@ impl Engine<'_> {
         }
         if !items
             .iter()
-            .all(|(_, i)| i.md5.as_deref().is_some_and(|m| self.all_in_cache(m)))
+            .all(|(_, i)| i.md5.as_ref().is_some_and(|m| self.all_in_cache(m)))
         {
             return Ok(None);
         }
         for (o, i) in &items {
-            let md5 = i.md5.as_deref().unwrap_or_default();
+            let Some(md5) = &i.md5 else {
+                return Ok(None);
+            };
             let abs = self.ws.abs(&o.path.rel);
             remove_path(&abs)?;
             let cache = if o.cache {
@@ -683,7 +702,7 @@ impl Engine<'_> {
         Ok(Some((entry, from)))
     }
 
-    fn all_in_cache(&self, md5: &str) -> bool {
+    fn all_in_cache(&self, md5: &Oid) -> bool {
         self.ws.repo.all_in_cache(md5).unwrap_or(false)
     }
 
@@ -852,6 +871,15 @@ impl Engine<'_> {
     }
 }
 
+/// The text of a panic's payload (a `&str` or `String` for `panic!` with a message).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// A stage output as a data-layer tracked output (for push and fetch).
 pub(crate) fn tracked(ws: &Workspace, rel: &str, i: &LockItem) -> Tracked {
     Tracked {
@@ -942,14 +970,14 @@ fn commit(ws: &Workspace, rel: &str, h: &Hashed, relink: bool) -> Result<()> {
 }
 
 /// Replace whatever is at `abs` by object `oid` from `cache`.
-pub(crate) fn replace_from_cache(cache: &Cache, oid: &str, abs: &Path, exec: bool) -> Result<()> {
+pub(crate) fn replace_from_cache(cache: &Cache, oid: &Oid, abs: &Path, exec: bool) -> Result<()> {
     remove_path(abs)?;
     checkout(cache, oid, abs, exec)
 }
 
 /// Materialise object `oid` (a file, or a directory manifest and its files) at `abs`.
-fn checkout(cache: &Cache, oid: &str, abs: &Path, exec: bool) -> Result<()> {
-    if oid.ends_with(".dir") {
+fn checkout(cache: &Cache, oid: &Oid, abs: &Path, exec: bool) -> Result<()> {
+    if oid.is_dir() {
         let m = cache.manifest(oid)?;
         std::fs::create_dir_all(abs).ctx("create directory", abs)?;
         for e in m.entries() {
@@ -1055,6 +1083,83 @@ mod tests {
         assert!(e.contains("exit code 7") && e.contains('b'), "{e}");
         let lock = LockFile::load(dir.path()).unwrap();
         assert_eq!(lock.stage_names(), ["a"]);
+    }
+
+    /// Runs commands with the shell, but panics in stage `b` (as a bug in a stage would).
+    struct PanicsInB;
+
+    impl CommandRunner for PanicsInB {
+        fn run(&self, ctx: &RunContext<'_>) -> Result<()> {
+            if ctx.stage.name == "b" {
+                panic!("planted bug in stage b");
+            }
+            Shell {
+                stdout_to_stderr: true,
+            }
+            .run(ctx)
+        }
+    }
+
+    /// `repro_with(PanicsInB)` in a thread, failing the test instead of hanging with it.
+    fn run_panicking(dir: &Path, opts: Options) -> Outcome {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let ws = Workspace::open(&dir).unwrap().unwrap();
+            let _ = tx.send(repro_with(&ws, &opts, &Silent, &PanicsInB).unwrap());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(120))
+            .expect("repro returned (a panicking stage must not hang it)")
+    }
+
+    const FOUR: &str = "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n  b:\n    cmd: echo b > b.txt\n    deps: [a.txt]\n    outs: [b.txt]\n  c:\n    cmd: cp b.txt c.txt\n    deps: [b.txt]\n    outs: [c.txt]\n  d:\n    cmd: cp a.txt d.txt\n    deps: [a.txt]\n    outs: [d.txt]\n";
+
+    // Regression (issue 15): a stage whose worker thread panicked left `sextant repro` waiting
+    // forever for its result.
+    #[test]
+    fn a_panicking_stage_is_a_failed_stage_not_a_hang() {
+        for jobs in [1, 3] {
+            let dir = setup(FOUR, &[]);
+            let o = run_panicking(
+                dir.path(),
+                Options {
+                    jobs,
+                    ..Options::default()
+                },
+            );
+            let e = o.error.as_ref().expect("the repro failed").to_string();
+            assert!(
+                e.contains("stage 'b'") && e.contains("planted bug in stage b"),
+                "{e}"
+            );
+            let acts: HashMap<String, Action> = actions(&o).into_iter().collect();
+            assert_eq!(acts["a"], Action::Ran);
+            assert_eq!(acts["b"], Action::Failed);
+            assert_eq!(acts["c"], Action::NotRun);
+            assert!(!dir.path().join("c.txt").exists());
+            let lock = LockFile::load(dir.path()).unwrap();
+            assert!(!lock.stage_names().contains(&"b".to_string()));
+        }
+        // --keep-going: what does not depend on the failed stage still runs.
+        let dir = setup(FOUR, &[]);
+        let o = run_panicking(
+            dir.path(),
+            Options {
+                keep_going: true,
+                ..Options::default()
+            },
+        );
+        assert!(o.error.is_some());
+        assert_eq!(
+            actions(&o),
+            [
+                ("a".to_string(), Action::Ran),
+                ("b".to_string(), Action::Failed),
+                ("c".to_string(), Action::NotRun),
+                ("d".to_string(), Action::Ran)
+            ]
+        );
+        assert!(dir.path().join("d.txt").is_file());
     }
 
     #[test]

@@ -69,6 +69,17 @@ pub fn saves(s: &Stage) -> bool {
             .all(|o| o.cache || o.kind != crate::dvcyaml::OutKind::Out)
 }
 
+/// `rel` is an entry's place below `runs/` (`<key[:2]>/<key>/<value>`, lowercase hex sha256s):
+/// what a remote lists is checked before it names a file in the cache.
+pub fn is_entry_rel(rel: &str) -> bool {
+    let sha = |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let mut parts = rel.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(p), Some(k), Some(v), None) => sha(k) && sha(v) && k.starts_with(p) && p.len() == 2,
+        _ => false,
+    }
+}
+
 /// Where an entry lives below `cache_root`.
 pub fn entry_path(cache_root: &Path, key: &str, value: &str) -> PathBuf {
     cache_root
@@ -106,13 +117,16 @@ pub fn load_newest(cache_root: &Path, key: &str) -> Result<Option<LockEntry>> {
         let Ok(text) = std::fs::read_to_string(&p) else {
             continue;
         };
-        match serde_yaml::from_str::<Value>(&text)
-            .ok()
-            .as_ref()
-            .and_then(LockEntry::from_value)
-        {
-            Some(e) => return Ok(Some(e)),
-            None => tracing::warn!(path = %p.display(), "corrupted run-cache entry skipped"),
+        // As DVC does, a corrupted entry is a miss, with a warning naming the file and field.
+        let entry = serde_yaml::from_str::<Value>(&text)
+            .map_err(|e| format!("not valid YAML: {e}"))
+            .and_then(|v| LockEntry::from_value(&v));
+        match entry {
+            Ok(e) => return Ok(Some(e)),
+            Err(field) => tracing::warn!(
+                path = %p.display(),
+                "corrupted run-cache entry skipped: {field}"
+            ),
         }
     }
     Ok(None)
@@ -139,6 +153,7 @@ pub fn save(cache_root: &Path, entry: &LockEntry) -> Result<String> {
 mod tests {
     use super::*;
     use crate::lock::LockItem;
+    use sextant_data::hash::Oid;
 
     fn entry(out_md5: &str) -> LockEntry {
         let mut params = serde_yaml::Mapping::new();
@@ -147,14 +162,14 @@ mod tests {
             Value::String("python train.py".into()),
             vec![LockItem {
                 path: "data.csv".into(),
-                md5: Some("0cc175b9c0f1b6a831c399e269772661".into()),
+                md5: Some(Oid::parse("0cc175b9c0f1b6a831c399e269772661").unwrap()),
                 size: Some(1),
                 ..LockItem::default()
             }],
             vec![("params.yaml".into(), params)],
             vec![LockItem {
                 path: "model.bin".into(),
-                md5: Some(out_md5.into()),
+                md5: Some(Oid::parse(out_md5).unwrap()),
                 size: Some(3),
                 ..LockItem::default()
             }],
@@ -178,5 +193,31 @@ mod tests {
         assert!(dir.path().join(&rel).is_file());
         assert_eq!(load_newest(dir.path(), &key(&a)).unwrap(), Some(a));
         assert_eq!(load_newest(dir.path(), "ffff").unwrap(), None);
+    }
+
+    #[test]
+    fn an_entry_with_a_hostile_hash_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = entry("92eb5ffee6ae2fec3ad71c777531578f");
+        let rel = save(dir.path(), &a).unwrap();
+        let path = dir.path().join(&rel);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let hostile = text.replace("92eb5ffee6ae2fec3ad71c777531578f", "../../../../etc/passwd");
+        assert_ne!(text, hostile);
+        let _ = std::fs::remove_file(&path);
+        std::fs::write(&path, hostile).unwrap();
+        assert_eq!(load_newest(dir.path(), &key(&a)).unwrap(), None);
+    }
+
+    #[test]
+    fn entry_names_are_checked() {
+        let k = "ab".to_string() + &"c".repeat(62);
+        let v = "0".repeat(64);
+        assert!(is_entry_rel(&format!("ab/{k}/{v}")));
+        assert!(!is_entry_rel(&format!("cd/{k}/{v}")));
+        assert!(!is_entry_rel(&format!("ab/{k}/../../../x")));
+        assert!(!is_entry_rel(&format!("ab/{k}/{v}/x")));
+        assert!(!is_entry_rel("../../../../tmp/x"));
+        assert!(!is_entry_rel(&format!("ab/{k}/.{}", &v[1..])));
     }
 }

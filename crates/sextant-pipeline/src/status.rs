@@ -378,7 +378,7 @@ pub struct LockCheckout {
 pub fn checkout_lock_outputs(ws: &Workspace, force: bool) -> Result<LockCheckout> {
     let mut r = LockCheckout::default();
     for t in lock_outputs(ws, false)? {
-        let Some(md5) = t.out.md5.as_deref() else {
+        let Some(md5) = t.out.md5.as_ref() else {
             continue;
         };
         if !ws.repo.all_in_cache(md5)? {
@@ -386,7 +386,7 @@ pub fn checkout_lock_outputs(ws: &Workspace, force: bool) -> Result<LockCheckout
             continue;
         }
         match ws.hash(&t.rel)?.oid() {
-            Some(now) if now == md5 => continue,
+            Some(now) if now == *md5 => continue,
             Some(now) if !force && !ws.repo.all_in_cache(&now)? => {
                 r.kept.push(t.rel);
                 continue;

@@ -516,6 +516,10 @@ pub struct ReproArgs {
     /// Do not restore outputs from the run cache (runs are still recorded in it).
     #[arg(long)]
     pub no_run_cache: bool,
+    /// After a stage fails, go on with the stages that do not depend on it (the exit status
+    /// still says it failed).
+    #[arg(long, short = 'k')]
+    pub keep_going: bool,
     /// At the end, print every stage's action and reasons as JSON on stdout (the commands'
     /// own output goes to stderr).
     #[arg(long)]

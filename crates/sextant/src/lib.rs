@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod commands;
 pub mod env;
+pub mod printer;
 pub mod shutdown;
 
 use std::io::IsTerminal;

@@ -1,5 +1,7 @@
 //! The artifact conformance suite against local disk, memory, and a real S3-compatible server.
 
+mod symlinks;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use sextant_data::config::ConfigFile;
+use sextant_data::hash::Oid;
 use sextant_data::manifest::{Entry, Manifest};
 use sextant_data::pointer::{Out, PointerFile};
 
@@ -22,7 +23,7 @@ proptest! {
     #[test]
     fn pointer_round_trips(md5 in md5(), dir in any::<bool>(), size in any::<u32>(), path in name()) {
         let out = Out {
-            md5: Some(if dir { format!("{md5}.dir") } else { md5 }),
+            md5: Some(Oid::parse(&if dir { format!("{md5}.dir") } else { md5 }).unwrap()),
             size: Some(u64::from(size)),
             nfiles: dir.then_some(3),
             hash: Some("md5".into()),
@@ -37,7 +38,7 @@ proptest! {
 
     #[test]
     fn manifest_round_trips(entries in proptest::collection::vec((name(), md5()), 0..20)) {
-        let m = Manifest::new(entries.into_iter().map(|(relpath, md5)| Entry { relpath, md5 }).collect());
+        let m = Manifest::new(entries.into_iter().map(|(relpath, md5)| Entry { relpath, md5: Oid::parse_file(&md5).unwrap() }).collect());
         let json = m.to_json();
         let back = Manifest::parse(&json, Path::new("m.dir")).unwrap();
         prop_assert_eq!(&back, &m);
@@ -55,6 +56,17 @@ proptest! {
         let text = c.to_text();
         let back = ConfigFile::parse(&text, Path::new("config")).unwrap();
         prop_assert_eq!(back, c, "text was {}", text);
+    }
+
+    #[test]
+    fn only_hashes_parse_as_hashes(s in "\\PC{0,40}", dir in any::<bool>()) {
+        let s = if dir { format!("{s}.dir") } else { s };
+        if let Ok(oid) = Oid::parse(&s) {
+            prop_assert_eq!(oid.as_str(), s.as_str());
+            prop_assert!(oid.md5().bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            prop_assert_eq!(oid.md5().len(), 32);
+            prop_assert!(!oid.key().contains(".."));
+        }
     }
 
     #[test]

@@ -227,8 +227,8 @@ fn checkout_reports_objects_missing_from_the_cache_and_writes_the_rest() {
     add_all(&repo);
     fs::remove_dir_all(repo.root.join("data")).unwrap();
     fs::remove_file(repo.root.join("model.bin")).unwrap();
-    let a_csv = sextant_data::hash::md5_hex(b"x,y\n1,2\n");
-    let model = sextant_data::hash::md5_hex(b"weights");
+    let a_csv = sextant_data::hash::md5_oid(b"x,y\n1,2\n");
+    let model = sextant_data::hash::md5_oid(b"weights");
     repo.cache.remove(&a_csv).unwrap();
     repo.cache.remove(&model).unwrap();
     let out = repo.checkout(None, false, &NoProgress).unwrap();

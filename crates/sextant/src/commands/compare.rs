@@ -24,6 +24,7 @@ use sextant_stats::{
 use sextant_types::{Metric, Run, RunStatus, Tag, ViewType};
 
 use crate::cli::CompareArgs;
+use crate::printer::{out, outln};
 
 /// The experiment comparisons are stored in.
 pub const COMPARISONS_EXPERIMENT: &str = "comparisons";
@@ -812,10 +813,10 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
         write_atomic(path, html.as_bytes())?;
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", render::terminal(&report, color));
+        out!("{}", render::terminal(&report, color));
     }
     Ok(ExitCode::from(report.exit_code()))
 }

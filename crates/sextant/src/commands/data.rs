@@ -13,6 +13,7 @@ use sextant_data::repo::Repo;
 use sextant_data::{Progress, gc};
 
 use crate::cli::{DataArgs, DataCommand, DataRemoteCommand};
+use crate::printer::outln;
 
 /// Run one `sextant data` command.
 pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
@@ -45,7 +46,7 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
             }
             let added = repo.add(&paths, &bars)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&added)?);
+                outln!("{}", serde_json::to_string_pretty(&added)?);
             } else {
                 let mut to_stage = Vec::new();
                 for a in &added {
@@ -54,7 +55,7 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                         None => human_bytes(a.size),
                     };
                     let note = if a.unchanged { " (unchanged)" } else { "" };
-                    println!("added {} ({what}) -> {}{note}", a.path, a.pointer);
+                    outln!("added {} ({what}) -> {}{note}", a.path, a.pointer);
                     to_stage.push(shell_quote(&a.pointer));
                 }
                 if repo.git && !to_stage.is_empty() {
@@ -90,12 +91,12 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 if args.json {
                     let m: BTreeMap<&str, &str> =
                         st.iter().map(|s| (s.path.as_str(), s.status)).collect();
-                    println!("{}", serde_json::to_string_pretty(&m)?);
+                    outln!("{}", serde_json::to_string_pretty(&m)?);
                 } else if st.is_empty() {
-                    println!("Cache and remote '{}' are in sync.", rem.name);
+                    outln!("Cache and remote '{}' are in sync.", rem.name);
                 } else {
                     for s in &st {
-                        println!("\t{:<20}{}", format!("{}:", s.status), s.path);
+                        outln!("\t{:<20}{}", format!("{}:", s.status), s.path);
                     }
                 }
                 return Ok(ExitCode::SUCCESS);
@@ -122,18 +123,18 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 for s in &stages {
                     v.insert(s.stage.clone(), s.to_dvc_json());
                 }
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else if st.is_empty() && stages.is_empty() {
-                println!("Data and pipelines are up to date.");
+                outln!("Data and pipelines are up to date.");
             } else {
                 super::pipeline::print_stage_status(&stages);
                 let mut last = "";
                 for s in &st {
                     if s.pointer != last {
-                        println!("{}:\n\tchanged outs:", s.pointer);
+                        outln!("{}:\n\tchanged outs:", s.pointer);
                         last = &s.pointer;
                     }
-                    println!("\t\t{:<20}{}", format!("{}:", s.change.as_str()), s.path);
+                    outln!("\t\t{:<20}{}", format!("{}:", s.change.as_str()), s.path);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -152,7 +153,7 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 None
             };
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&results)?);
+                outln!("{}", serde_json::to_string_pretty(&results)?);
             } else {
                 print_checkout(&results);
                 if let Some(p) = &pipeline {
@@ -213,7 +214,7 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
                 None
             };
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(
                         &serde_json::json!({"fetch": report, "checkout": results, "pipeline": pipeline})
@@ -242,18 +243,18 @@ pub fn run(args: DataArgs, quiet: bool) -> Result<ExitCode> {
             };
             let report = gc::gc(&repo, scope, force)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             } else if report.unused.is_empty() {
-                println!(
+                outln!(
                     "Nothing to remove: all {} cache object(s) are in use.",
                     report.kept
                 );
             } else {
                 let verb = if force { "Removed" } else { "Would remove" };
                 for oid in &report.unused {
-                    println!("{oid}");
+                    outln!("{oid}");
                 }
-                println!(
+                outln!(
                     "{verb} {} unused object(s) ({}); kept {}.",
                     report.unused.len(),
                     human_bytes(report.unused_bytes),
@@ -301,7 +302,7 @@ fn remote_cmd(cwd: &Path, command: DataRemoteCommand, json: bool) -> Result<Exit
             }
             repo.config.save_repo()?;
             if !json && default {
-                println!("Setting '{name}' as a default remote.");
+                outln!("Setting '{name}' as a default remote.");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -356,10 +357,10 @@ fn remote_cmd(cwd: &Path, command: DataRemoteCommand, json: bool) -> Result<Exit
                     .iter()
                     .map(|(n, u, d)| serde_json::json!({"name": n, "url": u, "default": d}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                outln!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 for (n, u, d) in rows {
-                    println!("{n}\t{u}{}", if d { "\t(default)" } else { "" });
+                    outln!("{n}\t{u}{}", if d { "\t(default)" } else { "" });
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -431,20 +432,20 @@ fn print_checkout(results: &[sextant_data::repo::CheckedOut]) {
         if r.missing > 0 {
             parts.push(format!("{} missing from the cache", r.missing));
         }
-        println!("{}: {}", r.path, parts.join(", "));
+        outln!("{}: {}", r.path, parts.join(", "));
     }
     if written == 0 && removed == 0 {
-        println!("Workspace matches the .dvc files.");
+        outln!("Workspace matches the .dvc files.");
     }
 }
 
 fn finish_transfer(report: &TransferReport, verb: &str, json: bool, print_json: bool) -> ExitCode {
     if json {
         if print_json && let Ok(s) = serde_json::to_string_pretty(report) {
-            println!("{s}");
+            outln!("{s}");
         }
     } else {
-        println!(
+        outln!(
             "{} object(s) {verb} ({}), {} already there",
             report.transferred,
             human_bytes(report.bytes),
@@ -512,9 +513,9 @@ fn shell_quote(s: &str) -> String {
 
 fn say(json: bool, v: &serde_json::Value, text: impl FnOnce() -> String) {
     if json {
-        println!("{v}");
+        outln!("{v}");
     } else {
-        println!("{}", text());
+        outln!("{}", text());
     }
 }
 

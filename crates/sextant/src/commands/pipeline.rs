@@ -1,7 +1,6 @@
 //! `sextant repro` and `sextant dag`: pipelines on DVC's formats (the work is in
 //! `sextant-pipeline`), and the stage part of `sextant data status`.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -12,6 +11,7 @@ use sextant_pipeline::repro::{self, Action, CommandRunner, Event, Options, Repor
 use sextant_pipeline::status::{StageStatus, Workspace};
 
 use crate::cli::{DagArgs, ReproArgs};
+use crate::printer::outln;
 
 fn open(cwd: &Path) -> Result<Workspace> {
     match Workspace::open(cwd)? {
@@ -199,8 +199,9 @@ impl Printer<'_> {
         if self.to_stderr {
             eprintln!("{text}");
         } else {
-            println!("{text}");
-            let _ = std::io::stdout().flush();
+            // A reader that went away (`sextant repro | head -1`) stops the progress lines,
+            // not the stages.
+            crate::printer::write_progress(format_args!("{text}"));
         }
     }
 }
@@ -274,6 +275,7 @@ pub fn repro(args: ReproArgs, quiet: bool) -> Result<ExitCode> {
         remote: args.remote,
         no_run_cache: args.no_run_cache,
         commands_to_stderr: args.json,
+        keep_going: args.keep_going,
     };
     let tracker = if args.dry {
         None
@@ -307,7 +309,7 @@ pub fn repro(args: ReproArgs, quiet: bool) -> Result<ExitCode> {
             "stages": outcome.stages,
             "error": outcome.error.as_ref().map(|e| e.to_string()),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let count = |a: Action| outcome.stages.iter().filter(|r| r.action == a).count();
         let (ran, restored, would) = (
@@ -377,20 +379,20 @@ pub fn dag(args: DagArgs) -> Result<ExitCode> {
             })
             .collect();
         let v = serde_json::json!({"nodes": nodes, "edges": edges});
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?);
     } else if args.dot {
-        println!("strict digraph {{");
+        outln!("strict digraph {{");
         for &i in &plan {
-            println!("\t\"{}\";", p.stages[i].name.replace('"', "\\\""));
+            outln!("\t\"{}\";", p.stages[i].name.replace('"', "\\\""));
         }
         for e in &edges {
-            println!(
+            outln!(
                 "\t\"{}\" -> \"{}\";",
                 e.from.replace('"', "\\\""),
                 e.to.replace('"', "\\\"")
             );
         }
-        println!("}}");
+        outln!("}}");
     } else {
         for &i in &plan {
             let s = &p.stages[i];
@@ -401,9 +403,9 @@ pub fn dag(args: DagArgs) -> Result<ExitCode> {
                 .collect();
             let frozen = if s.frozen { " [frozen]" } else { "" };
             if ups.is_empty() {
-                println!("{}{frozen}", s.name);
+                outln!("{}{frozen}", s.name);
             } else {
-                println!("{}{frozen}  <- {}", s.name, ups.join(", "));
+                outln!("{}{frozen}  <- {}", s.name, ups.join(", "));
             }
         }
     }
@@ -448,7 +450,7 @@ pub fn checkout_lock_outputs(
 /// Print what [`checkout_lock_outputs`] did.
 pub fn print_lock_checkout(r: &sextant_pipeline::status::LockCheckout) {
     for p in &r.written {
-        println!("{p}: checked out (dvc.lock)");
+        outln!("{p}: checked out (dvc.lock)");
     }
     for p in &r.missing {
         eprintln!(
@@ -465,14 +467,14 @@ pub fn print_lock_checkout(r: &sextant_pipeline::status::LockCheckout) {
 /// Print stale stages as `dvc status` does.
 pub fn print_stage_status(stages: &[StageStatus]) {
     for s in stages {
-        println!("{}:", s.stage);
+        outln!("{}:", s.stage);
         if s.never_run {
-            println!("\tnever ran (no entry in dvc.lock)");
+            outln!("\tnever ran (no entry in dvc.lock)");
         }
         if !s.changed_deps.is_empty() || !s.changed_params.is_empty() {
-            println!("\tchanged deps:");
+            outln!("\tchanged deps:");
             for d in &s.changed_deps {
-                println!("\t\t{:<20}{}", format!("{}:", d.change), d.path);
+                outln!("\t\t{:<20}{}", format!("{}:", d.change), d.path);
             }
             let mut files: Vec<&str> = s.changed_params.iter().map(|p| p.file.as_str()).collect();
             files.dedup();
@@ -481,12 +483,12 @@ pub fn print_stage_status(stages: &[StageStatus]) {
                 if let [one] = of_file.as_slice()
                     && one.key.is_none()
                 {
-                    println!("\t\t{:<20}{f}", format!("{}:", one.change));
+                    outln!("\t\t{:<20}{f}", format!("{}:", one.change));
                     continue;
                 }
-                println!("\t\tparams {f}:");
+                outln!("\t\tparams {f}:");
                 for p in of_file {
-                    println!(
+                    outln!(
                         "\t\t\t{:<20}{}",
                         format!("{}:", p.change),
                         p.key.as_deref().unwrap_or("")
@@ -495,16 +497,16 @@ pub fn print_stage_status(stages: &[StageStatus]) {
             }
         }
         if !s.changed_outs.is_empty() {
-            println!("\tchanged outs:");
+            outln!("\tchanged outs:");
             for o in &s.changed_outs {
-                println!("\t\t{:<20}{}", format!("{}:", o.change), o.path);
+                outln!("\t\t{:<20}{}", format!("{}:", o.change), o.path);
             }
         }
         if s.changed_command {
-            println!("\tchanged command");
+            outln!("\tchanged command");
         }
         if s.always_changed {
-            println!("\talways changed");
+            outln!("\talways changed");
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use sextant_run::{RunConfig, Target, execute};
 
 use crate::cli::RunArgs;
+use crate::printer::outln;
 
 fn seconds(flag: &str, v: f64) -> Result<Option<Duration>> {
     if !v.is_finite() || v < 0.0 {
@@ -61,7 +62,7 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<ExitCode> {
             "duration_s": outcome.duration.as_secs_f64(),
             "warnings": outcome.warnings,
         });
-        println!("{line}");
+        outln!("{line}");
     } else if !quiet {
         let stage = outcome
             .stage
