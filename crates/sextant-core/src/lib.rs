@@ -24,9 +24,19 @@ pub enum CoreError {
     /// A thing with that identity exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The actor may not do this (e.g. review a version they authored).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The change would alter something that must not change (e.g. the files of an approved
+    /// version); the message names it.
+    #[error("{0}")]
+    Conflict(String),
     /// The store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The artifact store failed.
+    #[error(transparent)]
+    Artifacts(sextant_artifacts::ArtifactError),
 }
 
 impl From<StoreError> for CoreError {
@@ -36,6 +46,7 @@ impl From<StoreError> for CoreError {
             StoreError::AlreadyExists(m) => Self::AlreadyExists(m),
             StoreError::InvalidState(m) => Self::InvalidParameter(m),
             e @ StoreError::ParamsChanged { .. } => Self::InvalidParameter(e.to_string()),
+            StoreError::PermissionDenied(m) => Self::PermissionDenied(m),
             other => Self::Store(other),
         }
     }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+use sextant_artifacts::ArtifactStore;
 use sextant_search as search;
 use sextant_store::{
     MetadataStore, ModelVersionSearch, NewModelVersion, Page, RegisteredModelSearch, RegistryStore,
@@ -10,7 +12,8 @@ use sextant_store::{
 };
 use sextant_types::Tag;
 use sextant_types::registry::{
-    Actor, AuditEntry, Decision, ModelVersion, RegisteredModel, VersionReview, canonical_stage,
+    Actor, AuditEntry, Decision, FileDigest, FileManifest, ModelVersion, RegisteredModel,
+    VersionReview, canonical_stage,
 };
 
 use crate::tracking::{SearchRequest, parse_order_by};
@@ -123,11 +126,14 @@ pub struct CreateVersion {
 #[derive(Clone)]
 pub struct RegistryService {
     store: Arc<dyn Store>,
+    /// Where versions' files are (the `mlflow-artifacts:` store): approval records their
+    /// digests, and writes under approved files are refused.
+    artifacts: Arc<dyn ArtifactStore>,
 }
 
 impl RegistryService {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn Store>, artifacts: Arc<dyn ArtifactStore>) -> Self {
+        Self { store, artifacts }
     }
 
     fn registry(&self) -> &dyn RegistryStore {
@@ -448,17 +454,67 @@ impl RegistryService {
             ));
         }
         v::check_len("comment", comment, MAX_COMMENT_LENGTH)?;
+        let number = parse_version(version)?;
+        // What is approved is what is served: the digest of every file of the version, taken
+        // now and recorded with the approval (and in its audit entry).
+        let files = match decision {
+            Decision::Approve => self.version_files(name, version).await?,
+            Decision::Reject => None,
+        };
         Ok(self
             .registry()
             .decide_review(
                 name,
-                parse_version(version)?,
+                number,
                 decision,
                 comment,
                 override_failed_checks,
+                files.as_ref(),
                 actor,
             )
             .await?)
+    }
+
+    /// The artifact-store path of a version's files, when this server stores them: its
+    /// logged model's artifacts (`models:/m-...`), a path in its run's artifacts
+    /// (`runs:/<id>/path`), or an `mlflow-artifacts:` location. `None` for files elsewhere
+    /// (`s3://...` written directly, a local path).
+    pub async fn version_files_root(&self, name: &str, version: &str) -> Result<Option<String>> {
+        let uri = self.download_uri(name, version).await?;
+        if let Some(rest) = uri.strip_prefix("runs:/") {
+            let (run_id, path) = rest.split_once('/').unwrap_or((rest, ""));
+            let run = self.tracking().get_run(run_id).await?;
+            return Ok(store_path_of(&run.info.artifact_uri).map(|root| join_path(&root, path)));
+        }
+        Ok(store_path_of(&uri))
+    }
+
+    /// Every file of a version with its SHA-256, or `None` when its files are not in this
+    /// server's artifact store.
+    pub async fn version_files(&self, name: &str, version: &str) -> Result<Option<FileManifest>> {
+        let Some(root) = self.version_files_root(name, version).await? else {
+            tracing::warn!(
+                model = name,
+                version,
+                "approving a version whose files this server does not store: no digest recorded"
+            );
+            return Ok(None);
+        };
+        Ok(Some(manifest_of(&*self.artifacts, &root).await?))
+    }
+
+    /// Refuse a write (upload, delete, multipart) at the artifact path `path` when it would
+    /// change the files of an approved version.
+    pub async fn check_artifact_write(&self, path: &str) -> Result<()> {
+        let hits = self.registry().approved_versions_touching(path).await?;
+        let Some(first) = hits.first() else {
+            return Ok(());
+        };
+        let path = path.trim_matches('/');
+        Err(CoreError::Conflict(format!(
+            "Artifact path '{path}' would change the approved files of version {} of registered              model '{}' (files under '{}'): what was approved is what is served, so approved              files never change. Log the new files and register them as a new version, or              reject version {} first (the audit log records both).",
+            first.version, first.name, first.root, first.version
+        )))
     }
 
     pub async fn record_check(
@@ -558,6 +614,91 @@ impl RegistryService {
         }
         Ok(self.tracking().get_run(&mv.run_id).await?.info.artifact_uri)
     }
+}
+
+/// The store path behind an `mlflow-artifacts:/...` URI, as the artifact proxy maps it.
+fn store_path_of(uri: &str) -> Option<String> {
+    let rest = uri
+        .strip_prefix("mlflow-artifacts://")
+        .map(|r| r.split_once('/').map_or("", |(_, p)| p))
+        .or_else(|| uri.strip_prefix("mlflow-artifacts:"))?;
+    Some(rest.trim_matches('/').to_owned())
+}
+
+fn join_path(root: &str, rel: &str) -> String {
+    let rel = rel.trim_matches('/');
+    match (root.is_empty(), rel.is_empty()) {
+        (_, true) => root.to_owned(),
+        (true, false) => rel.to_owned(),
+        (false, false) => format!("{root}/{rel}"),
+    }
+}
+
+/// Lowercase hex.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The SHA-256 of `lines` (a manifest's `sha256sum` lines).
+pub fn manifest_digest(files: &[FileDigest]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for f in files {
+        h.update(f.sha256.as_bytes());
+        h.update(b"  ");
+        h.update(f.path.as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+/// Hash every file under `root` in the artifact store (streamed: flat memory whatever the
+/// size), paths relative to `root`, sorted.
+pub async fn manifest_of(artifacts: &dyn ArtifactStore, root: &str) -> Result<FileManifest> {
+    use sha2::Digest;
+    let mut files = Vec::new();
+    let mut dirs = vec![String::new()];
+    while let Some(rel) = dirs.pop() {
+        for entry in artifacts
+            .list(&join_path(root, &rel))
+            .await
+            .map_err(CoreError::Artifacts)?
+        {
+            let child = join_path(&rel, &entry.path);
+            if entry.is_dir {
+                dirs.push(child);
+                continue;
+            }
+            let download = artifacts
+                .get(&join_path(root, &child))
+                .await
+                .map_err(CoreError::Artifacts)?;
+            let mut body = download.body;
+            let mut h = sha2::Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| CoreError::Artifacts(e.into()))?;
+                size += chunk.len() as u64;
+                h.update(&chunk);
+            }
+            files.push(FileDigest {
+                path: child,
+                sha256: hex(&h.finalize()),
+                size,
+            });
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let digest = manifest_digest(&files);
+    Ok(FileManifest {
+        root: root.to_owned(),
+        files,
+        digest,
+    })
 }
 
 /// The canonical stage name, or MLflow's error.

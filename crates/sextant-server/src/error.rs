@@ -17,6 +17,8 @@ pub enum ErrorCode {
     EndpointNotFound,
     InternalError,
     TemporarilyUnavailable,
+    PermissionDenied,
+    ResourceConflict,
 }
 
 impl ErrorCode {
@@ -29,6 +31,8 @@ impl ErrorCode {
             Self::EndpointNotFound => "ENDPOINT_NOT_FOUND",
             Self::InternalError => "INTERNAL_ERROR",
             Self::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
+            Self::PermissionDenied => "PERMISSION_DENIED",
+            Self::ResourceConflict => "RESOURCE_CONFLICT",
         }
     }
 
@@ -41,6 +45,8 @@ impl ErrorCode {
             Self::ResourceDoesNotExist | Self::EndpointNotFound => StatusCode::NOT_FOUND,
             Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::PermissionDenied => StatusCode::FORBIDDEN,
+            Self::ResourceConflict => StatusCode::CONFLICT,
         }
     }
 
@@ -104,6 +110,7 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists(m) => Self::new(ErrorCode::ResourceAlreadyExists, m),
             StoreError::InvalidState(m) => Self::invalid(m),
             e @ StoreError::ParamsChanged { .. } => Self::invalid(e.to_string()),
+            StoreError::PermissionDenied(m) => Self::new(ErrorCode::PermissionDenied, m),
             StoreError::Conflict(m) => {
                 tracing::warn!(conflict = %m, "write conflict not resolved by retries");
                 Self::new(
@@ -124,7 +131,10 @@ impl From<CoreError> for ApiError {
             CoreError::InvalidParameter(m) => Self::invalid(m),
             CoreError::NotFound(m) => Self::not_found(m),
             CoreError::AlreadyExists(m) => Self::new(ErrorCode::ResourceAlreadyExists, m),
+            CoreError::PermissionDenied(m) => Self::new(ErrorCode::PermissionDenied, m),
+            CoreError::Conflict(m) => Self::new(ErrorCode::ResourceConflict, m),
             CoreError::Store(s) => s.into(),
+            CoreError::Artifacts(a) => a.into(),
         }
     }
 }

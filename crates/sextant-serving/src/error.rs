@@ -32,6 +32,16 @@ pub enum ServingError {
         version: String,
         reason: String,
     },
+    #[error(
+        "model '{name}' version {version}: the file '{file}' {problem}; refused rather than served (approved files digest {digest})\nhint: the files changed after approval; restore them, or register the new files as a new version and review it"
+    )]
+    NotWhatWasApproved {
+        name: String,
+        version: String,
+        file: String,
+        problem: String,
+        digest: String,
+    },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -3,12 +3,16 @@
 //!
 //! The version behind an alias and its review state come from Sextant's API
 //! (`GET /api/sextant/v1/models/{name}`); a protected alias pointing at a version that is not
-//! approved is refused ([`ServingError::NotApproved`]) and never served.
+//! approved is refused ([`ServingError::NotApproved`]) and never served. The files of an
+//! approved version are checked against the SHA-256 manifest recorded with its approval
+//! ([`verify`]) before they are loaded: a file changed, added or removed since is refused
+//! ([`ServingError::NotWhatWasApproved`]), naming the file.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use sextant_client::{Client, encode_segment};
+use sextant_types::registry::FileManifest;
 
 use crate::error::{Result, ServingError};
 
@@ -164,6 +168,110 @@ pub fn decide(r: &ModelRef, model: &Value) -> Result<Resolved> {
 pub fn resolve(client: &Client, r: &ModelRef) -> Result<Resolved> {
     let model = client.sextant("GET", &format!("models/{}", encode_segment(&r.name)), None)?;
     decide(r, &model)
+}
+
+/// The files approved for a version (the manifest its approval recorded), from
+/// `GET /api/sextant/v1/models/{name}/versions/{version}/review`. `None` when the version has
+/// none (not approved, or approved with files this server does not store).
+pub fn approved_files(client: &Client, v: &Resolved) -> Result<Option<FileManifest>> {
+    let review = client.sextant(
+        "GET",
+        &format!(
+            "models/{}/versions/{}/review",
+            encode_segment(&v.name),
+            encode_segment(&v.version)
+        ),
+        None,
+    )?;
+    match &review["review"]["approved_files"] {
+        Value::Null => Ok(None),
+        m => serde_json::from_value(m.clone())
+            .map(Some)
+            .map_err(|e| ServingError::Artifacts {
+                name: v.name.clone(),
+                version: v.version.clone(),
+                reason: format!("the approved files manifest is unreadable: {e}"),
+            }),
+    }
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Every file under `dir`, paths relative to it, `/`-separated, sorted.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let io = |source| ServingError::Io {
+            path: d.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&d).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let path = entry.path();
+            if entry.file_type().map_err(io)?.is_dir() {
+                stack.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(rel.join("/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Check the files in `dir` against the approved manifest: same set of files, same SHA-256
+/// each. The first difference is refused, naming the file.
+pub fn verify(v: &Resolved, manifest: &FileManifest, dir: &Path) -> Result<()> {
+    let refuse = |file: &str, problem: String| ServingError::NotWhatWasApproved {
+        name: v.name.clone(),
+        version: v.version.clone(),
+        file: file.to_owned(),
+        problem,
+        digest: manifest.digest.clone(),
+    };
+    let present = files_under(dir)?;
+    for f in &manifest.files {
+        let path = dir.join(&f.path);
+        if !present.iter().any(|p| *p == f.path) {
+            return Err(refuse(&f.path, "is missing (it was approved)".into()));
+        }
+        let got = sha256_file(&path).map_err(|source| ServingError::Io { path, source })?;
+        if got != f.sha256 {
+            return Err(refuse(
+                &f.path,
+                format!(
+                    "differs from what was approved (sha256 {got}, approved {})",
+                    f.sha256
+                ),
+            ));
+        }
+    }
+    if let Some(extra) = present.iter().find(|p| manifest.file(p).is_none()) {
+        return Err(refuse(
+            extra,
+            "was not part of what was approved (added since)".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Download the files of a resolved version into `dest` (created); returns `dest`.

@@ -157,7 +157,19 @@ impl Slot {
                 path: self.work_dir.clone(),
                 source,
             })?;
+        // The manifest first: a version approved after its files were downloaded is still
+        // checked against what was approved.
+        let approved = registry::approved_files(client, r)?;
         registry::download(client, r, tmp.path())?;
+        match &approved {
+            Some(manifest) => registry::verify(r, manifest, tmp.path())?,
+            None if r.review_status == "approved" => tracing::warn!(
+                model = %r.name,
+                version = %r.version,
+                "approved without a files digest (its files are not stored by the tracking server, or it was approved before digests were recorded): not verified"
+            ),
+            None => {}
+        }
         ServedModel::load(&r.name, &r.version, tmp.path(), self.engine)
     }
 }

@@ -17,6 +17,7 @@ pub mod db;
 mod migrations;
 pub mod postgres;
 pub mod registry;
+pub mod registry_conformance;
 mod search_sql;
 mod sql_store;
 pub mod sqlite;
@@ -31,7 +32,8 @@ use sextant_types::{
 
 pub use charts_sql::{ChartBucketRow, ChartData, ChartQuery, ChartX};
 pub use registry::{
-    ModelVersionSearch, NewModelVersion, RegisteredModelSearch, RegistryStore, VersionSummary,
+    ALLOW_SELF_REVIEW_TAG, ApprovedFiles, ModelVersionSearch, NewModelVersion,
+    RegisteredModelSearch, RegistryStore, VersionSummary,
 };
 pub use sql_store::SqlStore;
 
@@ -55,6 +57,10 @@ pub enum StoreError {
         run_id: String,
         changes: Vec<ParamChange>,
     },
+    /// The actor may not do this, whatever their permissions (e.g. review a version they
+    /// authored: separation of duties).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// A uniqueness race inside the database (retried where it can be).
     #[error("conflict: {0}")]
     Conflict(String),

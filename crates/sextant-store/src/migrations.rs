@@ -33,6 +33,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_metric_series.sql"),
         postgres: include_str!("../migrations/postgres/0003_metric_series.sql"),
     },
+    Migration {
+        version: 5,
+        name: "registry_integrity",
+        sqlite: include_str!("../migrations/sqlite/0005_registry_integrity.sql"),
+        postgres: include_str!("../migrations/postgres/0005_registry_integrity.sql"),
+    },
 ];
 
 /// The schema version this build writes.

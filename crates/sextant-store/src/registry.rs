@@ -10,12 +10,12 @@ use std::collections::HashMap;
 
 use sextant_search::{Condition, ModelVersionField, OrderBy, RegisteredModelField};
 use sextant_types::registry::{
-    Actor, AuditEntry, CheckResult, Decision, ModelAlias, ModelVersion, RegisteredModel,
-    ReviewStatus, VersionReview,
+    Actor, AuditEntry, CheckResult, Decision, FileManifest, ModelAlias, ModelVersion,
+    RegisteredModel, ReviewStatus, VersionReview,
 };
 use sextant_types::{Tag, now_millis};
 
-use crate::db::{Db, Row, Tx, Value, placeholders};
+use crate::db::{Db, Dialect, Row, Tx, Value, placeholders};
 use crate::sql_store::page;
 use crate::{Page, Result, SqlStore, StoreError, search_sql};
 
@@ -47,6 +47,14 @@ pub struct NewModelVersion {
     pub description: String,
     pub tags: Vec<Tag>,
     pub model_id: Option<String>,
+}
+
+/// An approved version and the artifact-store path its approved files are under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedFiles {
+    pub name: String,
+    pub version: i64,
+    pub root: String,
 }
 
 /// A version with its review state, for listings.
@@ -124,6 +132,11 @@ pub trait RegistryStore: Send + Sync + 'static {
     // --- review
     async fn list_versions(&self, name: &str) -> Result<Vec<VersionSummary>>;
     async fn get_review(&self, name: &str, version: i64) -> Result<VersionReview>;
+    /// Approve or reject a version. An approval records `approved_files` (the digest of the
+    /// version's files, computed by the service) on the version and in the audit entry;
+    /// a verified actor may not review a version they authored unless the model's
+    /// [`ALLOW_SELF_REVIEW_TAG`] is `true`.
+    #[expect(clippy::too_many_arguments, reason = "one review decision's inputs")]
     async fn decide_review(
         &self,
         name: &str,
@@ -131,8 +144,12 @@ pub trait RegistryStore: Send + Sync + 'static {
         decision: Decision,
         comment: &str,
         override_failed_checks: bool,
+        approved_files: Option<&FileManifest>,
         actor: &Actor,
     ) -> Result<VersionReview>;
+    /// The live approved versions whose approved files are at, under or above the artifact
+    /// path `path` (a write there would change what was approved).
+    async fn approved_versions_touching(&self, path: &str) -> Result<Vec<ApprovedFiles>>;
     async fn record_check(
         &self,
         name: &str,
@@ -182,6 +199,25 @@ fn model_key_tx(tx: &mut dyn Tx, name: &str) -> Result<String> {
     .ok_or_else(|| model_not_found(name))?
     .str(0)
 }
+
+/// The internal key of a model by name, with the model's row locked until the transaction
+/// ends. Every registry write takes this lock first, so the rules that read then write
+/// (a protected alias only on an approved version, the next version number, deletion rules)
+/// cannot interleave on PostgreSQL under READ COMMITTED; SQLite's single writer already
+/// serializes them. One lock, always taken first: no lock-order deadlock between writes.
+fn lock_model_tx(tx: &mut dyn Tx, name: &str) -> Result<String> {
+    let sql = match tx.dialect() {
+        Dialect::Postgres => "SELECT model_key FROM registered_models WHERE name = ? FOR UPDATE",
+        Dialect::Sqlite => "SELECT model_key FROM registered_models WHERE name = ?",
+    };
+    tx.query_opt(sql, &[name.into()])?
+        .ok_or_else(|| model_not_found(name))?
+        .str(0)
+}
+
+/// The registered-model tag that lets a version's author review it (set by the model's
+/// managers; off by default).
+pub const ALLOW_SELF_REVIEW_TAG: &str = "sextant.allow_self_review";
 
 /// Fails unless the (live) version exists.
 fn version_exists_tx(tx: &mut dyn Tx, key: &str, name: &str, version: i64) -> Result<()> {
@@ -430,7 +466,8 @@ fn review_tx(tx: &mut dyn Tx, key: &str, name: &str, version: i64) -> Result<Ver
     let r = tx
         .query_opt(
             "SELECT review_status, review_actor, review_time, review_comment, review_override, \
-             review_report FROM model_versions WHERE model_key = ? AND version = ? AND deleted = 0",
+             review_report, approved_files FROM model_versions \
+             WHERE model_key = ? AND version = ? AND deleted = 0",
             &[key.into(), version.into()],
         )?
         .ok_or_else(|| version_not_found(name, version))?;
@@ -464,7 +501,101 @@ fn review_tx(tx: &mut dyn Tx, key: &str, name: &str, version: i64) -> Result<Ver
         overrode_failed_checks: r.i64(4)? != 0,
         report: r.opt_str(5)?,
         checks,
+        approved_files: r
+            .opt_str(6)?
+            .map(|j| {
+                serde_json::from_str::<FileManifest>(&j).map_err(|e| {
+                    StoreError::Internal(format!(
+                        "the approved files of version {version} are unreadable: {e}"
+                    ))
+                })
+            })
+            .transpose()?,
     })
+}
+
+/// Separation of duties: a verified actor may not approve or reject a version they authored
+/// (created, or whose run they own), unless the model's [`ALLOW_SELF_REVIEW_TAG`] is `true`.
+/// Returns what allowed a self-review (the tag), `None` when it is not one.
+fn self_review_tx(
+    tx: &mut dyn Tx,
+    key: &str,
+    name: &str,
+    version: i64,
+    decision: Decision,
+    actor: &Actor,
+) -> Result<Option<&'static str>> {
+    if !actor.is_verified() {
+        return Ok(None);
+    }
+    let r = tx
+        .query_opt(
+            "SELECT mv.user_id, r.user_id FROM model_versions mv \
+             LEFT JOIN runs r ON r.run_uuid = mv.run_id \
+             WHERE mv.model_key = ? AND mv.version = ? AND mv.deleted = 0",
+            &[key.into(), version.into()],
+        )?
+        .ok_or_else(|| version_not_found(name, version))?;
+    let (creator, run_user) = (r.opt_str(0)?, r.opt_str(1)?);
+    let role = if creator.as_deref() == Some(actor.name.as_str()) {
+        "registered"
+    } else if run_user.as_deref() == Some(actor.name.as_str()) {
+        "trained (its run's user)"
+    } else {
+        return Ok(None);
+    };
+    let allowed = tx
+        .query_opt(
+            "SELECT value FROM registered_model_tags WHERE model_key = ? AND key = ?",
+            &[key.into(), ALLOW_SELF_REVIEW_TAG.into()],
+        )?
+        .map(|r| r.str(0))
+        .transpose()?
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if allowed {
+        return Ok(Some(ALLOW_SELF_REVIEW_TAG));
+    }
+    let verb = match decision {
+        Decision::Approve => "approve",
+        Decision::Reject => "reject",
+    };
+    Err(StoreError::PermissionDenied(format!(
+        "User '{}' {role} version {version} of registered model '{name}' and cannot {verb} it: \
+         a version is reviewed by someone other than its author (separation of duties). Ask \
+         another reviewer, or have the model's managers allow self-review with the tag \
+         {ALLOW_SELF_REVIEW_TAG}=true, which the audit log records.",
+        actor.name
+    )))
+}
+
+/// The protected aliases that point at `version`.
+fn protected_aliases_on_tx(tx: &mut dyn Tx, key: &str, version: i64) -> Result<Vec<String>> {
+    tx.query(
+        "SELECT a.alias FROM registered_model_aliases a JOIN protected_aliases p \
+         ON p.model_key = a.model_key AND p.alias = a.alias \
+         WHERE a.model_key = ? AND a.version = ? ORDER BY a.alias",
+        &[key.into(), version.into()],
+    )?
+    .iter()
+    .map(|r| r.str(0))
+    .collect()
+}
+
+fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `path` and every directory above it (`a/b/c` -> `a`, `a/b`, `a/b/c`), normalised.
+fn path_and_ancestors(path: &str) -> Vec<String> {
+    let segs: Vec<&str> = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    (1..=segs.len()).map(|n| segs[..n].join("/")).collect()
 }
 
 fn protected_alias_refusal(
@@ -562,7 +693,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<RegisteredModel> {
         let (name, new_name, actor) = (name.to_owned(), new_name.to_owned(), actor.clone());
         self.write_retrying(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             if name != new_name
                 && tx
                     .query_opt(
@@ -605,7 +736,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<RegisteredModel> {
         let (name, description) = (name.to_owned(), description.to_owned());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             tx.exec(
                 "UPDATE registered_models SET description = ?, last_updated_time = ? \
                  WHERE model_key = ?",
@@ -623,7 +754,32 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn delete_registered_model(&self, name: &str, actor: &Actor) -> Result<()> {
         let (name, actor) = (name.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
+            let protected: Vec<String> = tx
+                .query(
+                    "SELECT alias FROM protected_aliases WHERE model_key = ? ORDER BY alias",
+                    &[key.as_str().into()],
+                )?
+                .iter()
+                .map(|r| r.str(0))
+                .collect::<Result<_>>()?;
+            if !protected.is_empty() {
+                return Err(StoreError::InvalidState(format!(
+                    "Registered model '{name}' cannot be deleted while it has protected \
+                     aliases ({}): a protected alias is what production serves. Unprotect them \
+                     first (sextant models unprotect {name} ALIAS), which the audit log records.",
+                    quoted_list(&protected)
+                )));
+            }
+            let versions: Vec<i64> = tx
+                .query(
+                    "SELECT version FROM model_versions WHERE model_key = ? AND deleted = 0 \
+                     ORDER BY version",
+                    &[key.as_str().into()],
+                )?
+                .iter()
+                .map(|r| r.i64(0))
+                .collect::<Result<_>>()?;
             for table in [
                 "registered_model_tags",
                 "model_version_tags",
@@ -638,7 +794,8 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                     &[key.as_str().into()],
                 )?;
             }
-            // The audit log keeps the model's history (it is keyed by the model's identity).
+            // The audit log keeps the model's history (it is keyed by the model's identity),
+            // readable by the model's last name once the model is gone.
             audit_tx(
                 tx,
                 &key,
@@ -647,7 +804,9 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                 "delete_model",
                 &actor,
                 None,
-                serde_json::json!({}),
+                serde_json::json!({
+                    "versions": versions.iter().map(i64::to_string).collect::<Vec<_>>(),
+                }),
             )
         })
         .await
@@ -686,7 +845,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn set_registered_model_tag(&self, name: &str, tag: &Tag) -> Result<()> {
         let (name, tag) = (name.to_owned(), tag.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             tx.exec(
                 "INSERT INTO registered_model_tags (model_key, key, value) VALUES (?, ?, ?) \
                  ON CONFLICT (model_key, key) DO UPDATE SET value = excluded.value",
@@ -704,7 +863,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn delete_registered_model_tag(&self, name: &str, tag_key: &str) -> Result<()> {
         let (name, tag_key) = (name.to_owned(), tag_key.to_owned());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             tx.exec(
                 "DELETE FROM registered_model_tags WHERE model_key = ? AND key = ?",
                 &[key.as_str().into(), tag_key.as_str().into()],
@@ -734,7 +893,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<ModelVersion> {
         let actor = actor.clone();
         self.write_retrying(move |tx| {
-            let key = model_key_tx(tx, &new.name)?;
+            let key = lock_model_tx(tx, &new.name)?;
             let version = tx
                 .query_opt(
                     "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_key = ?",
@@ -744,8 +903,9 @@ impl<D: Db> RegistryStore for SqlStore<D> {
             let now = now_millis();
             tx.exec(
                 "INSERT INTO model_versions (model_key, version, creation_time, \
-                 last_updated_time, description, user_id, current_stage, source, run_id, \
-                 run_link, status, model_id) VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, 'READY', ?)",
+                 last_updated_time, description, user_id, user_source, current_stage, source, \
+                 run_id, run_link, status, model_id) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, 'READY', ?)",
                 &[
                     key.as_str().into(),
                     version.into(),
@@ -753,13 +913,13 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                     now.into(),
                     new.description.as_str().into(),
                     actor.name.as_str().into(),
+                    actor.source.as_str().into(),
                     new.source.as_str().into(),
                     new.run_id.clone().into(),
                     new.run_link.as_str().into(),
                     new.model_id.clone().into(),
                 ],
-            )
-?;
+            )?;
             for t in &new.tags {
                 tx.exec(
                     "INSERT INTO model_version_tags (model_key, version, key, value) \
@@ -808,7 +968,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<ModelVersion> {
         let (name, description) = (name.to_owned(), description.to_owned());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             tx.exec(
                 "UPDATE model_versions SET description = ?, last_updated_time = ? \
@@ -835,7 +995,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<ModelVersion> {
         let (name, stage, actor) = (name.to_owned(), stage.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             let now = now_millis();
             let mut archived = Vec::new();
@@ -887,8 +1047,17 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn delete_model_version(&self, name: &str, version: i64, actor: &Actor) -> Result<()> {
         let (name, actor) = (name.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
+            let guarded = protected_aliases_on_tx(tx, &key, version)?;
+            if !guarded.is_empty() {
+                return Err(StoreError::InvalidState(format!(
+                    "Version {version} of registered model '{name}' cannot be deleted: the \
+                     protected alias(es) {} point at it. Move the alias to another approved \
+                     version, or unprotect it, first.",
+                    quoted_list(&guarded)
+                )));
+            }
             let aliases: Vec<String> = tx
                 .query(
                     "SELECT alias FROM registered_model_aliases WHERE model_key = ? AND version = ?",
@@ -952,7 +1121,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn set_model_version_tag(&self, name: &str, version: i64, tag: &Tag) -> Result<()> {
         let (name, tag) = (name.to_owned(), tag.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             tx.exec(
                 "INSERT INTO model_version_tags (model_key, version, key, value) \
@@ -978,7 +1147,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<()> {
         let (name, tag_key) = (name.to_owned(), tag_key.to_owned());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             tx.exec(
                 "DELETE FROM model_version_tags WHERE model_key = ? AND version = ? AND key = ?",
@@ -992,7 +1161,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn set_alias(&self, name: &str, alias: &str, version: i64, actor: &Actor) -> Result<()> {
         let (name, alias, actor) = (name.to_owned(), alias.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             let protected = is_protected_tx(tx, &key, &alias)?;
             let status = review_status_tx(tx, &key, version)?;
@@ -1028,7 +1197,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn delete_alias(&self, name: &str, alias: &str, actor: &Actor) -> Result<()> {
         let (name, alias, actor) = (name.to_owned(), alias.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             let Some(previous) = alias_target_tx(tx, &key, &alias)? else {
                 // MLflow answers a delete of a missing alias with success.
                 return Ok(());
@@ -1115,12 +1284,15 @@ impl<D: Db> RegistryStore for SqlStore<D> {
         decision: Decision,
         comment: &str,
         override_failed_checks: bool,
+        approved_files: Option<&FileManifest>,
         actor: &Actor,
     ) -> Result<VersionReview> {
         let (name, comment, actor) = (name.to_owned(), comment.to_owned(), actor.clone());
+        let files = approved_files.cloned();
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             let before = review_tx(tx, &key, &name, version)?;
+            let self_review = self_review_tx(tx, &key, &name, version, decision, &actor)?;
             let failed: Vec<String> = before
                 .checks
                 .iter()
@@ -1137,26 +1309,13 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                 )));
             }
             if decision == Decision::Reject {
-                let guarded: Vec<String> = tx
-                    .query(
-                        "SELECT a.alias FROM registered_model_aliases a JOIN protected_aliases p \
-                         ON p.model_key = a.model_key AND p.alias = a.alias \
-                         WHERE a.model_key = ? AND a.version = ? ORDER BY a.alias",
-                        &[key.as_str().into(), version.into()],
-                    )?
-                    .iter()
-                    .map(|r| r.str(0))
-                    .collect::<Result<_>>()?;
+                let guarded = protected_aliases_on_tx(tx, &key, version)?;
                 if !guarded.is_empty() {
                     return Err(StoreError::InvalidState(format!(
                         "Version {version} of registered model '{name}' cannot be rejected while \
                          the protected alias(es) {} point at it: protected aliases may only \
                          point at approved versions. Move the alias first.",
-                        guarded
-                            .iter()
-                            .map(|a| format!("'{a}'"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        quoted_list(&guarded)
                     )));
                 }
             }
@@ -1165,10 +1324,21 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                 Decision::Reject => ReviewStatus::Rejected,
             };
             let now = now_millis();
+            // An approval records what was approved; a rejection releases the files.
+            let (files_json, root) = match (decision, &files) {
+                (Decision::Approve, Some(f)) => (
+                    Some(serde_json::to_string(f).map_err(|e| {
+                        StoreError::Internal(format!("cannot encode the manifest: {e}"))
+                    })?),
+                    Some(f.root.clone()),
+                ),
+                _ => (None, None),
+            };
             tx.exec(
                 "UPDATE model_versions SET review_status = ?, review_actor = ?, \
                  review_actor_source = ?, review_time = ?, review_comment = ?, \
-                 review_override = ? WHERE model_key = ? AND version = ?",
+                 review_override = ?, approved_files = ?, approved_root = ? \
+                 WHERE model_key = ? AND version = ?",
                 &[
                     status.as_str().into(),
                     actor.name.as_str().into(),
@@ -1176,6 +1346,8 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                     now.into(),
                     comment.as_str().into(),
                     i64::from(overriding).into(),
+                    files_json.into(),
+                    root.into(),
                     key.as_str().into(),
                     version.into(),
                 ],
@@ -1192,11 +1364,29 @@ impl<D: Db> RegistryStore for SqlStore<D> {
                 action,
                 &actor,
                 Some(&comment),
-                serde_json::json!({
-                    "previous_status": before.status.as_str(),
-                    "overrode_failed_checks": overriding,
-                    "failed_checks": failed,
-                }),
+                {
+                    let mut d = serde_json::json!({
+                        "previous_status": before.status.as_str(),
+                        "overrode_failed_checks": overriding,
+                        "failed_checks": failed,
+                    });
+                    if let Some(by) = self_review {
+                        d["self_review"] = serde_json::json!(true);
+                        d["self_review_allowed_by"] = serde_json::json!(by);
+                    }
+                    if decision == Decision::Approve {
+                        d["files"] = match &files {
+                            Some(f) => serde_json::json!({
+                                "root": f.root,
+                                "digest": f.digest,
+                                "count": f.files.len(),
+                                "manifest": f.files,
+                            }),
+                            None => serde_json::Value::Null,
+                        };
+                    }
+                    d
+                },
             )?;
             review_tx(tx, &key, &name, version)
         })
@@ -1219,7 +1409,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
             actor.clone(),
         );
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             tx.exec(
                 "INSERT INTO model_version_checks (model_key, version, check_name, passed, \
@@ -1261,7 +1451,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<VersionReview> {
         let (name, path, actor) = (name.to_owned(), path.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             version_exists_tx(tx, &key, &name, version)?;
             tx.exec(
                 "UPDATE model_versions SET review_report = ? WHERE model_key = ? AND version = ?",
@@ -1291,7 +1481,7 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     ) -> Result<()> {
         let (name, alias, actor) = (name.to_owned(), alias.to_owned(), actor.clone());
         self.write(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = lock_model_tx(tx, &name)?;
             let was = is_protected_tx(tx, &key, &alias)?;
             if was == protected {
                 return Ok(());
@@ -1343,6 +1533,43 @@ impl<D: Db> RegistryStore for SqlStore<D> {
         .await
     }
 
+    async fn approved_versions_touching(&self, path: &str) -> Result<Vec<ApprovedFiles>> {
+        let chain = path_and_ancestors(path);
+        let Some(full) = chain.last().cloned() else {
+            return Ok(vec![]);
+        };
+        self.read(move |tx| {
+            let mut params: Vec<Value> = chain.iter().map(Value::from).collect();
+            let prefix = format!("{full}/");
+            let len = i64::try_from(prefix.chars().count())
+                .map_err(|_| StoreError::Internal("path too long".into()))?;
+            params.push(len.into());
+            params.push(prefix.into());
+            let rows = tx.query(
+                &format!(
+                    "SELECT rm.name, mv.version, mv.approved_root FROM model_versions mv \
+                     JOIN registered_models rm ON rm.model_key = mv.model_key \
+                     WHERE mv.deleted = 0 AND mv.review_status = 'approved' \
+                     AND mv.approved_root IS NOT NULL \
+                     AND (mv.approved_root IN ({}) OR substr(mv.approved_root, 1, ?) = ?) \
+                     ORDER BY rm.name, mv.version",
+                    placeholders(chain.len())
+                ),
+                &params,
+            )?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ApprovedFiles {
+                        name: r.str(0)?,
+                        version: r.i64(1)?,
+                        root: r.str(2)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     async fn protected_aliases(&self, name: &str) -> Result<Vec<String>> {
         let name = name.to_owned();
         self.read(move |tx| {
@@ -1361,7 +1588,20 @@ impl<D: Db> RegistryStore for SqlStore<D> {
     async fn audit_log(&self, name: &str, version: Option<i64>) -> Result<Vec<AuditEntry>> {
         let name = name.to_owned();
         self.read(move |tx| {
-            let key = model_key_tx(tx, &name)?;
+            let key = match model_key_tx(tx, &name) {
+                Ok(k) => k,
+                // A deleted model's log stays readable by the name it had when deleted (the
+                // latest model of that name, when several were deleted).
+                Err(StoreError::NotFound(m)) => tx
+                    .query_opt(
+                        "SELECT model_key FROM registry_audit WHERE model_name = ? \
+                         AND action = 'delete_model' ORDER BY id DESC LIMIT 1",
+                        &[name.as_str().into()],
+                    )?
+                    .ok_or(StoreError::NotFound(m))?
+                    .str(0)?,
+                Err(e) => return Err(e),
+            };
             let mut sql = "SELECT id, timestamp, model_name, version, action, actor, \
                            actor_source, comment, details FROM registry_audit WHERE model_key = ?"
                 .to_owned();

@@ -334,7 +334,11 @@ fn log_params_tx(tx: &mut dyn Tx, run_id: &str, params: &[Param]) -> Result<()> 
     if params.is_empty() {
         return Ok(());
     }
-    for chunk in params.chunks(INSERT_CHUNK) {
+    // In key order, so concurrent batches with overlapping keys lock them in one order
+    // (PostgreSQL: no deadlock between two writers of the same params).
+    let mut sorted: Vec<&Param> = params.iter().collect();
+    sorted.sort_by(|a, b| a.key.cmp(&b.key));
+    for chunk in sorted.chunks(INSERT_CHUNK) {
         let keys: Vec<Value> = std::iter::once(Value::from(run_id))
             .chain(chunk.iter().map(|p| Value::from(p.key.as_str())))
             .collect();
@@ -373,12 +377,47 @@ fn log_params_tx(tx: &mut dyn Tx, run_id: &str, params: &[Param]) -> Result<()> 
             vals.push(p.value.as_str().into());
         }
         let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        tx.exec(
+        let inserted = tx.exec(
             &format!(
                 "INSERT INTO params (run_uuid, key, value) VALUES {rows} ON CONFLICT DO NOTHING"
             ),
             &vals,
         )?;
+        // A concurrent writer may have inserted some of these keys between the check above and
+        // this insert (PostgreSQL, READ COMMITTED: the insert waited for it and skipped the
+        // key). Read the keys again — a new statement sees what committed — and refuse a value
+        // that differs, rather than acknowledging a write that was dropped.
+        let expected_new = chunk.len().saturating_sub(existing.len());
+        if usize::try_from(inserted).unwrap_or(usize::MAX) < expected_new {
+            let now: HashMap<String, String> = tx
+                .query(
+                    &format!(
+                        "SELECT key, value FROM params WHERE run_uuid = ? AND key IN ({})",
+                        placeholders(chunk.len())
+                    ),
+                    &keys,
+                )?
+                .iter()
+                .map(|r| Ok((r.str(0)?, r.str(1)?)))
+                .collect::<Result<_>>()?;
+            let changes: Vec<ParamChange> = chunk
+                .iter()
+                .filter_map(|p| {
+                    let old = now.get(&p.key)?;
+                    (*old != p.value).then(|| ParamChange {
+                        key: p.key.clone(),
+                        old_value: old.clone(),
+                        new_value: p.value.clone(),
+                    })
+                })
+                .collect();
+            if !changes.is_empty() {
+                return Err(StoreError::ParamsChanged {
+                    run_id: run_id.to_owned(),
+                    changes,
+                });
+            }
+        }
     }
     Ok(())
 }

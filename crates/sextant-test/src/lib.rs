@@ -109,10 +109,11 @@ async fn state_in(root: &Path) -> Result<AppState, TestContextError> {
     let path = root.join("artifacts");
     let artifacts = ObjectArtifactStore::open(&StoreLocation::Local(path.clone()))
         .map_err(|source| TestContextError::Artifacts { path, source })?;
+    let artifacts: Arc<dyn sextant_artifacts::ArtifactStore> = Arc::new(artifacts);
     Ok(AppState {
         tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn MetadataStore>),
-        registry: RegistryService::new(store),
-        artifacts: Arc::new(artifacts),
+        registry: RegistryService::new(store, Arc::clone(&artifacts)),
+        artifacts,
         default_user: None,
     })
 }

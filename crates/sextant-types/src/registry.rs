@@ -144,6 +144,52 @@ pub struct VersionReview {
     /// The latest result of each check.
     #[serde(default)]
     pub checks: Vec<CheckResult>,
+    /// The files approved, with their SHA-256 digests, recorded when the version was approved
+    /// (absent before approval, and for a version whose files this server does not store).
+    /// `sextant serve` refuses a version whose files differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_files: Option<FileManifest>,
+}
+
+/// The files under a version's model artifacts and their SHA-256 digests, as approved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileManifest {
+    /// The artifact-store path the files are under (e.g. `1/models/m-abc/artifacts`).
+    pub root: String,
+    /// Every file, paths relative to `root`, sorted by path.
+    pub files: Vec<FileDigest>,
+    /// SHA-256 of the manifest's lines (`<sha256>  <path>\n`, as `sha256sum` prints them, in
+    /// path order): one value naming the whole set of files.
+    pub digest: String,
+}
+
+/// One approved file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    /// Relative to the manifest's root, `/`-separated.
+    pub path: String,
+    /// Lowercase hex SHA-256 of the file's bytes.
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl FileManifest {
+    /// The manifest as `sha256sum` lines, in path order; [`FileManifest::digest`] hashes this.
+    pub fn lines(&self) -> String {
+        let mut out = String::new();
+        for f in &self.files {
+            out.push_str(&f.sha256);
+            out.push_str("  ");
+            out.push_str(&f.path);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The recorded file at `path`, if any.
+    pub fn file(&self, path: &str) -> Option<&FileDigest> {
+        self.files.iter().find(|f| f.path == path)
+    }
 }
 
 /// Who did something, and how we know. `source` says where the identity came from
@@ -161,6 +207,13 @@ impl Actor {
             name: name.into(),
             source: source.into(),
         }
+    }
+
+    /// Whether an authentication layer vouched for this identity (source `auth:basic`,
+    /// `auth:token`, `auth:session`, ...), rather than a header or a local setting anyone can
+    /// choose. Separation of duties is enforced for verified actors only.
+    pub fn is_verified(&self) -> bool {
+        self.source.starts_with("auth:")
     }
 }
 

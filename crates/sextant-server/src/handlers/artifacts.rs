@@ -1,5 +1,7 @@
 //! The `mlflow-artifacts` proxy: upload, download, list, delete, and multipart upload, so the
-//! tracking server is the only thing a client talks to.
+//! tracking server is the only thing a client talks to. Every write (upload, delete, multipart
+//! create, part and complete) is refused with 409 when it would change the files of an
+//! approved model version.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -72,11 +74,13 @@ pub async fn upload(
     Path(path): Path<String>,
     body: Body,
 ) -> ApiResult<Response> {
+    s.registry.check_artifact_write(&path).await?;
     s.artifacts.put(&path, body_stream(body)).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 pub async fn delete(State(s): State<AppState>, Path(path): Path<String>) -> JsonResult {
+    s.registry.check_artifact_write(&path).await?;
     // As in MLflow, deleting what is already gone succeeds (a retried delete is not an error).
     match s.artifacts.delete(&path).await {
         Ok(()) | Err(sextant_artifacts::ArtifactError::NotFound { .. }) => empty(),
@@ -159,6 +163,7 @@ pub async fn mpu_create(
         )));
     }
     let path = mpu_target(&path, &m)?;
+    s.registry.check_artifact_write(&path).await?;
     let upload_id = s.artifacts.create_multipart(&path).await?;
     let base = base_url(&headers);
     let credentials: Vec<Value> = (1..=num_parts)
@@ -190,6 +195,7 @@ pub async fn mpu_upload_part(
     Query(q): Query<PartQuery>,
     body: Body,
 ) -> ApiResult<Response> {
+    s.registry.check_artifact_write(&path).await?;
     let etag = s
         .artifacts
         .upload_part(&path, &q.upload_id, q.part_number, body_stream(body))
@@ -223,6 +229,8 @@ pub async fn mpu_complete(
             etag: p.etag.unwrap_or_default().trim_matches('"').to_owned(),
         })
         .collect();
+    // Checked again on completion: the version may have been approved since the upload began.
+    s.registry.check_artifact_write(&path).await?;
     s.artifacts
         .complete_multipart(&path, &upload_id, &parts)
         .await?;

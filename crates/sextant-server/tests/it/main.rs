@@ -12,6 +12,8 @@ use sextant_server::app;
 use sextant_test::TestStores;
 use tower::ServiceExt;
 
+mod approved_files;
+
 struct Ctx {
     app: Router,
     _stores: TestStores,

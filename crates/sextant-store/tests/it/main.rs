@@ -1,5 +1,7 @@
 //! The store conformance suite against every backend the machine offers.
 
+mod registry;
+
 use std::sync::Arc;
 
 use sextant_store::MetadataStore;

@@ -93,10 +93,11 @@ async fn serve(s: ServerSettings) -> Result<()> {
         .with_context(|| format!("bad --artifacts-destination {}", s.artifacts_destination))?;
     let artifacts = ObjectArtifactStore::open(&location)
         .with_context(|| format!("cannot open the artifact store {}", s.artifacts_destination))?;
+    let artifacts: Arc<dyn sextant_artifacts::ArtifactStore> = Arc::new(artifacts);
     let state = AppState {
         tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn MetadataStore>),
-        registry: RegistryService::new(Arc::clone(&store)),
-        artifacts: Arc::new(artifacts),
+        registry: RegistryService::new(Arc::clone(&store), Arc::clone(&artifacts)),
+        artifacts,
         default_user: s.user.clone(),
     };
     let listener = tokio::net::TcpListener::bind(&s.addr)
