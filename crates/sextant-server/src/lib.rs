@@ -8,6 +8,7 @@
 //! Every API route is served under `/api/2.0/mlflow/` and, for MLflow's UI conventions, under
 //! `/ajax-api/2.0/mlflow/` too.
 
+pub mod auth;
 pub mod error;
 pub mod handlers;
 pub mod request;
@@ -40,13 +41,29 @@ pub struct AppState {
     pub artifacts: Arc<dyn ArtifactStore>,
     /// Who a request is from when it does not say (`sextant server --user`, `SEXTANT_USER`).
     pub default_user: Option<String>,
+    /// Authentication and authorization (`sextant server --auth`); `None` when auth is off.
+    pub auth: Option<Arc<auth::AuthState>>,
 }
 
 impl AppState {
     /// The caller of a request: the `X-Sextant-User` header, else the server's configured
     /// user, else `anonymous`. The source is recorded with every review decision, so an
     /// authentication layer can later supply verified identities next to these.
+    ///
+    /// With auth on, the caller is the verified user only: the auth layer removes
+    /// `X-Sextant-User` and any client copy of its internal headers, then sets those headers
+    /// from the credentials it checked (source `auth:basic`, `auth:token` or `auth:session`).
     pub fn actor(&self, headers: &HeaderMap) -> Actor {
+        if self.auth.is_some() {
+            let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+            return match (
+                get(auth::VERIFIED_USER_HEADER),
+                get(auth::VERIFIED_METHOD_HEADER),
+            ) {
+                (Some(user), Some(source)) => Actor::new(user, source),
+                _ => Actor::new("anonymous", "none"),
+            };
+        }
         if let Some(name) = headers
             .get(USER_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -235,8 +252,13 @@ pub fn app(state: AppState) -> Router {
         .route("/health", get(misc::health))
         .route("/version", get(misc::version))
         .merge(ui::router())
+        .merge(auth::api::routes())
         .fallback(ui::fallback)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::layer,
+        ))
         .with_state(state)
 }
 

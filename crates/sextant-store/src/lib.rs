@@ -11,6 +11,8 @@
 //!
 //! This crate knows nothing of HTTP.
 
+pub mod auth;
+pub mod auth_conformance;
 mod charts_sql;
 pub mod conformance;
 pub mod db;
@@ -30,6 +32,7 @@ use sextant_types::{
     Metric, ModelInput, ModelOutput, Param, Run, RunInfo, RunStatus, Tag, ViewType,
 };
 
+pub use auth::AuthStore;
 pub use charts_sql::{ChartBucketRow, ChartData, ChartQuery, ChartX};
 pub use registry::{
     ALLOW_SELF_REVIEW_TAG, ApprovedFiles, ModelVersionSearch, NewModelVersion,
@@ -337,9 +340,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn experiment_run_stats(&self, experiment_id: &str) -> Result<ExperimentRunStats>;
 }
 
-/// Everything the services need from one store: tracking metadata and the model registry.
-pub trait Store: MetadataStore + RegistryStore {}
-impl<T: MetadataStore + RegistryStore> Store for T {}
+/// Everything the services need from one store: tracking metadata, the model registry and
+/// the authentication store.
+pub trait Store: MetadataStore + RegistryStore + AuthStore {}
+impl<T: MetadataStore + RegistryStore + AuthStore> Store for T {}
 
 /// Open the store named by a backend URI: `sqlite:///relative/path.db`,
 /// `sqlite:////absolute/path.db`, or `postgresql://user:pass@host:port/db`. Runs pending

@@ -34,6 +34,12 @@ const MIGRATIONS: &[Migration] = &[
         postgres: include_str!("../migrations/postgres/0003_metric_series.sql"),
     },
     Migration {
+        version: 4,
+        name: "auth",
+        sqlite: include_str!("../migrations/sqlite/0004_auth.sql"),
+        postgres: include_str!("../migrations/postgres/0004_auth.sql"),
+    },
+    Migration {
         version: 5,
         name: "registry_integrity",
         sqlite: include_str!("../migrations/sqlite/0005_registry_integrity.sql"),

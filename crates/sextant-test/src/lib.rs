@@ -115,6 +115,7 @@ async fn state_in(root: &Path) -> Result<AppState, TestContextError> {
         registry: RegistryService::new(store, Arc::clone(&artifacts)),
         artifacts,
         default_user: None,
+        auth: None,
     })
 }
 

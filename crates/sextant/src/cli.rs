@@ -299,6 +299,33 @@ pub struct ServerArgs {
     /// Seconds to let in-flight requests finish after SIGTERM/Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
+
+    /// Require credentials on every API call, artifact request and UI page (/health and
+    /// /version excepted), as MLflow's basic-auth app does: HTTP Basic
+    /// (MLFLOW_TRACKING_USERNAME/PASSWORD), API tokens (MLFLOW_TRACKING_TOKEN) or the UI's
+    /// sign-in. Needs a first admin: --admin-user with SEXTANT_ADMIN_PASSWORD, or MLflow's
+    /// basic_auth.ini via MLFLOW_AUTH_CONFIG_PATH.
+    #[arg(
+        long,
+        env = env::SEXTANT_AUTH,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub auth: bool,
+
+    /// MLflow's flag: `--app-name basic-auth` turns auth on, as --auth does.
+    #[arg(long, value_name = "NAME")]
+    pub app_name: Option<String>,
+
+    /// With --auth: the first admin, created on first start with the password in
+    /// SEXTANT_ADMIN_PASSWORD (an existing user is made admin, their password kept).
+    #[arg(long, env = env::SEXTANT_ADMIN_USER, value_name = "NAME")]
+    pub admin_user: Option<String>,
+
+    /// With --auth: what users may do on experiments and models nobody granted them anything
+    /// on: READ (MLflow's default), USE, EDIT, MANAGE or NO_PERMISSIONS. Also read from
+    /// basic_auth.ini's default_permission. [default: READ]
+    #[arg(long, env = env::SEXTANT_DEFAULT_PERMISSION, value_name = "PERMISSION")]
+    pub default_permission: Option<String>,
 }
 
 /// Version large data files and directories next to your code, on DVC 3's own formats.

@@ -30,3 +30,17 @@ pub const MLFLOW_EXPERIMENT_NAME: &str = "MLFLOW_EXPERIMENT_NAME";
 pub const SEXTANT_RUN_ID: &str = "SEXTANT_RUN_ID";
 /// `sextant run --run-key`: the stable key (e.g. a CI pipeline id) naming the run to fill.
 pub const SEXTANT_RUN_KEY: &str = "SEXTANT_RUN_KEY";
+/// `sextant server --auth`: require credentials on every request.
+pub const SEXTANT_AUTH: &str = "SEXTANT_AUTH";
+/// `sextant server --admin-user`: the first admin's name.
+pub const SEXTANT_ADMIN_USER: &str = "SEXTANT_ADMIN_USER";
+/// The first admin's password (never a flag: flags show up in `ps`).
+pub const SEXTANT_ADMIN_PASSWORD: &str = "SEXTANT_ADMIN_PASSWORD";
+/// `sextant server --default-permission`.
+pub const SEXTANT_DEFAULT_PERMISSION: &str = "SEXTANT_DEFAULT_PERMISSION";
+/// MLflow's basic_auth.ini (`admin_username`, `admin_password`, `default_permission`).
+pub const MLFLOW_AUTH_CONFIG_PATH: &str = "MLFLOW_AUTH_CONFIG_PATH";
+/// MLflow's override of basic_auth.ini's `admin_username`.
+pub const MLFLOW_AUTH_ADMIN_USERNAME: &str = "MLFLOW_AUTH_ADMIN_USERNAME";
+/// MLflow's override of basic_auth.ini's `admin_password`.
+pub const MLFLOW_AUTH_ADMIN_PASSWORD: &str = "MLFLOW_AUTH_ADMIN_PASSWORD";

@@ -1,5 +1,6 @@
 //! The store conformance suite against every backend the machine offers.
 
+mod auth;
 mod registry;
 
 use std::sync::Arc;

@@ -22,6 +22,125 @@ pub struct ServerSettings {
     pub artifacts_destination: String,
     pub grace: Duration,
     pub user: Option<String>,
+    /// `--auth` (or `--app-name basic-auth`): `None` when auth is off.
+    pub auth: Option<AuthSettings>,
+}
+
+/// How auth is configured, from flags, `SEXTANT_*`, MLflow's variables and `basic_auth.ini`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// The first admin to create (or make admin) at start.
+    pub admin: Option<(String, Secret)>,
+    pub default_permission: sextant_auth::Permission,
+    /// Where the settings came from, for the start message.
+    pub source: String,
+}
+
+/// A password that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The `[mlflow]` section of MLflow's basic_auth.ini, as `key -> value`.
+fn read_basic_auth_ini(path: &str) -> Result<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read MLFLOW_AUTH_CONFIG_PATH={path}\nhint: point it at MLflow's basic_auth.ini \
+             or unset it"
+        )
+    })?;
+    let mut section = String::new();
+    let mut out = std::collections::HashMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_owned();
+        } else if section == "mlflow" {
+            if let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) {
+                out.insert(k.trim().to_owned(), v.trim().to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_auth(args: &ServerArgs) -> Result<Option<AuthSettings>> {
+    let by_app = match args.app_name.as_deref() {
+        None => false,
+        Some("basic-auth") => true,
+        Some(other) => bail!(
+            "unknown --app-name '{other}'\nhint: Sextant knows 'basic-auth' (the same as --auth)"
+        ),
+    };
+    if !(args.auth || by_app) {
+        if args.admin_user.is_some() || args.default_permission.is_some() {
+            bail!(
+                "--admin-user and --default-permission only apply with auth on\nhint: add --auth"
+            );
+        }
+        return Ok(None);
+    }
+    let ini = match env_nonempty(env::MLFLOW_AUTH_CONFIG_PATH) {
+        Some(path) => Some((path.clone(), read_basic_auth_ini(&path)?)),
+        None => None,
+    };
+    let ini_get = |k: &str| {
+        ini.as_ref()
+            .and_then(|(_, m)| m.get(k).cloned())
+            .filter(|v| !v.is_empty())
+    };
+    let (admin, source) =
+        if let Some(user) = args.admin_user.clone().filter(|u| !u.trim().is_empty()) {
+            let Some(pw) = env_nonempty(env::SEXTANT_ADMIN_PASSWORD) else {
+                bail!(
+                    "--admin-user {user} needs its password in SEXTANT_ADMIN_PASSWORD\nhint: \
+                 export SEXTANT_ADMIN_PASSWORD='...' (a flag would show in `ps`)"
+                );
+            };
+            (Some((user, Secret(pw))), "--admin-user".to_owned())
+        } else {
+            let user =
+                env_nonempty(env::MLFLOW_AUTH_ADMIN_USERNAME).or_else(|| ini_get("admin_username"));
+            let pw =
+                env_nonempty(env::MLFLOW_AUTH_ADMIN_PASSWORD).or_else(|| ini_get("admin_password"));
+            match (user, pw) {
+                (Some(u), Some(p)) => (
+                    Some((u, Secret(p))),
+                    ini.as_ref().map_or_else(
+                        || "MLFLOW_AUTH_ADMIN_*".to_owned(),
+                        |(path, _)| path.clone(),
+                    ),
+                ),
+                _ => (None, "the store's existing users".to_owned()),
+            }
+        };
+    let permission = args
+        .default_permission
+        .clone()
+        .or_else(|| ini_get("default_permission"))
+        .unwrap_or_else(|| "READ".to_owned());
+    let default_permission = sextant_auth::Permission::parse(permission.trim())
+        .ok()
+        .filter(|p| *p != sextant_auth::Permission::Deny)
+        .with_context(|| {
+            format!(
+                "bad default permission '{permission}'\nhint: use READ, USE, EDIT, MANAGE or \
+                 NO_PERMISSIONS"
+            )
+        })?;
+    Ok(Some(AuthSettings {
+        admin,
+        default_permission,
+        source,
+    }))
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -63,6 +182,7 @@ pub fn resolve(args: &ServerArgs) -> Result<ServerSettings> {
         artifacts_destination,
         grace: Duration::from_secs(args.shutdown_grace),
         user: args.user.clone().filter(|u| !u.trim().is_empty()),
+        auth: resolve_auth(args)?,
     })
 }
 
@@ -99,6 +219,7 @@ async fn serve(s: ServerSettings) -> Result<()> {
         registry: RegistryService::new(Arc::clone(&store), Arc::clone(&artifacts)),
         artifacts,
         default_user: s.user.clone(),
+        auth: start_auth(&store, s.auth.as_ref()).await?,
     };
     let listener = tokio::net::TcpListener::bind(&s.addr)
         .await
@@ -116,6 +237,16 @@ async fn serve(s: ServerSettings) -> Result<()> {
         env!("CARGO_PKG_VERSION")
     );
     eprintln!("Sextant tracking server listening on http://{local}");
+    match &s.auth {
+        Some(a) => eprintln!(
+            "Authentication: on (MLflow basic-auth; default permission {}; first admin from {})",
+            a.default_permission, a.source
+        ),
+        None => eprintln!(
+            "Authentication: off (anyone who can connect may read and change everything; \
+             start with --auth to require credentials)"
+        ),
+    }
     sextant_server::serve(
         listener,
         sextant_server::app(state),
@@ -126,6 +257,46 @@ async fn serve(s: ServerSettings) -> Result<()> {
     .context("server failed")?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Auth over the store: the first admin created (or made admin), and a refusal to start when
+/// no admin exists.
+async fn start_auth(
+    store: &Arc<dyn sextant_store::Store>,
+    settings: Option<&AuthSettings>,
+) -> Result<Option<Arc<sextant_server::auth::AuthState>>> {
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let config = sextant_server::auth::AuthConfig {
+        default_permission: settings.default_permission,
+        ..sextant_server::auth::AuthConfig::default()
+    };
+    let auth_store: Arc<dyn sextant_store::AuthStore> = Arc::clone(store) as _;
+    let auth = sextant_server::auth::AuthState::new(auth_store, config)
+        .await
+        .context("cannot prepare authentication")?;
+    if let Some((user, Secret(pw))) = &settings.admin {
+        match auth
+            .bootstrap_admin(user, pw)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+            .with_context(|| format!("cannot create the admin user '{user}'"))?
+        {
+            sextant_server::auth::Bootstrap::Created => {
+                eprintln!("Created admin user '{user}'.");
+            }
+            sextant_server::auth::Bootstrap::Existing => {}
+        }
+    }
+    if !auth.has_admin().await.context("cannot read the users")? {
+        bail!(
+            "auth is on but the store has no admin user\nhint: start once with \
+             `SEXTANT_ADMIN_PASSWORD=... sextant server --auth --admin-user NAME`, or point \
+             MLFLOW_AUTH_CONFIG_PATH at a basic_auth.ini with admin_username and admin_password"
+        );
+    }
+    Ok(Some(Arc::new(auth)))
 }
 
 fn redact(uri: &str) -> String {
