@@ -118,10 +118,7 @@ pub fn load_newest(cache_root: &Path, key: &str) -> Result<Option<LockEntry>> {
             continue;
         };
         // As DVC does, a corrupted entry is a miss, with a warning naming the file and field.
-        let entry = serde_yaml::from_str::<Value>(&text)
-            .map_err(|e| format!("not valid YAML: {e}"))
-            .and_then(|v| LockEntry::from_value(&v));
-        match entry {
+        match parse_entry(&text) {
             Ok(e) => return Ok(Some(e)),
             Err(field) => tracing::warn!(
                 path = %p.display(),
@@ -132,6 +129,20 @@ pub fn load_newest(cache_root: &Path, key: &str) -> Result<Option<LockEntry>> {
     Ok(None)
 }
 
+/// Parse the text of a run-cache entry (a lock entry as YAML); the error names the field.
+pub fn parse_entry(text: &str) -> std::result::Result<LockEntry, String> {
+    let v: Value = serde_yaml::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    LockEntry::from_value(&v)
+}
+
+/// The text of a run-cache entry, as [`save`] writes it.
+pub fn entry_text(entry: &LockEntry) -> String {
+    match entry.to_value() {
+        Value::Mapping(m) => to_yaml(&m),
+        _ => String::new(),
+    }
+}
+
 /// Save `entry`; returns its key below the cache root (`runs/xx/key/value`).
 pub fn save(cache_root: &Path, entry: &LockEntry) -> Result<String> {
     let (k, v) = (key(entry), value(entry));
@@ -140,11 +151,7 @@ pub fn save(cache_root: &Path, entry: &LockEntry) -> Result<String> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).ctx("create directory", parent)?;
         }
-        let text = match entry.to_value() {
-            Value::Mapping(m) => to_yaml(&m),
-            _ => String::new(),
-        };
-        write_atomic(&path, text.as_bytes())?;
+        write_atomic(&path, entry_text(entry).as_bytes())?;
     }
     Ok(format!("{RUNS}/{}/{k}/{v}", &k[..2]))
 }
