@@ -240,3 +240,44 @@ fn checkout_reports_objects_missing_from_the_cache_and_writes_the_rest() {
     assert!(repo.root.join("data/sub/b.bin").is_file());
     assert!(!repo.root.join("data/a.csv").exists() && !repo.root.join("model.bin").exists());
 }
+
+// Regression (issue 15): a hash is a path in the cache and a key on the remote, so a pointer
+// file whose md5 is not a hash is refused when read, naming the file and the field, and no
+// operation reads or writes outside the cache, the workspace or the remote.
+#[test]
+fn hostile_pointer_hashes_are_refused_before_any_path_is_built() {
+    let (d, repo) = repo_with_data();
+    add_all(&repo);
+    let secret = d.path().join("secret.txt");
+    fs::write(&secret, b"secret").unwrap();
+    fs::remove_file(repo.root.join("model.bin")).unwrap();
+    let pointer = repo.root.join("model.bin.dvc");
+    let text = fs::read_to_string(&pointer).unwrap();
+    let md5 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("- md5: "))
+        .unwrap()
+        .to_string();
+    for bad in [
+        "../../../../../secret.txt",
+        "zz",
+        &md5.to_uppercase(),
+        &format!("{md5}/../../../../../../secret.txt"),
+        &md5[..31],
+    ] {
+        fs::write(&pointer, text.replace(&md5, bad)).unwrap();
+        let e = repo.tracked(None).unwrap_err().to_string();
+        assert!(
+            e.contains("model.bin.dvc") && e.contains("md5") && e.contains("is not an md5 hash"),
+            "{bad}: {e}"
+        );
+        let e = repo
+            .checkout(None, true, &NoProgress)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model.bin.dvc"), "{e}");
+        assert!(repo.status(None, &NoProgress).is_err());
+        assert!(!repo.root.join("model.bin").exists());
+    }
+    assert_eq!(fs::read(&secret).unwrap(), b"secret");
+}
