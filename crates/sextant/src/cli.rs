@@ -39,6 +39,10 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per process; the server's flags make its variant large"
+)]
 pub enum Command {
     /// Run the tracking server (a drop-in for `mlflow server`).
     Server(ServerArgs),

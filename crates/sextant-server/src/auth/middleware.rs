@@ -77,7 +77,7 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
         && !path.contains("/mlflow-artifacts/");
     let (req, msg) = match read_fields(req, needs_body).await {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let ctx = Ctx {
         app: &app,
@@ -88,7 +88,7 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
     };
     if !identity.is_admin {
         if let Err(r) = ctx.authorize(endpoint.rule).await {
-            return r;
+            return *r;
         }
     }
     let response = next.run(req).await;
@@ -161,7 +161,7 @@ fn needs_fields(rule: Rule, after: After) -> bool {
         )
 }
 
-async fn read_fields(req: Request, with_body: bool) -> Result<(Request, Msg), Response> {
+async fn read_fields(req: Request, with_body: bool) -> Result<(Request, Msg), Rejection> {
     let query = req.uri().query().unwrap_or("").to_owned();
     if !with_body {
         let msg = Msg::from_query(&query).unwrap_or_default();
@@ -171,10 +171,9 @@ async fn read_fields(req: Request, with_body: bool) -> Result<(Request, Msg), Re
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_INSPECTED_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return Err(ApiError::invalid(format!(
+            return Err(reject(ApiError::invalid(format!(
                 "The request body is larger than {MAX_INSPECTED_BODY} bytes."
-            ))
-            .into_response());
+            ))));
         }
     };
     let msg = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -194,8 +193,19 @@ struct Ctx<'a> {
     msg: &'a Msg,
 }
 
-fn denied(what: &str, needed: Capability, have: Permission) -> Response {
-    forbidden(&format!(
+/// Why a request is refused before it reaches a handler (boxed: a `Response` is large).
+type Rejection = Box<Response>;
+
+fn reject(e: impl IntoResponse) -> Rejection {
+    Box::new(e.into_response())
+}
+
+fn refuse(message: &str) -> Rejection {
+    Box::new(forbidden(message))
+}
+
+fn denied(what: &str, needed: Capability, have: Permission) -> Rejection {
+    refuse(&format!(
         "Permission denied: {what} needs {} ({}), you have {have}.",
         needed.minimum(),
         needed.as_str()
@@ -207,23 +217,23 @@ impl Ctx<'_> {
         &self.identity.username
     }
 
-    fn field(&self, name: &str) -> Result<Option<String>, Response> {
+    fn field(&self, name: &str) -> Result<Option<String>, Rejection> {
         self.msg
             .opt_str(name)
             .map(|v| v.filter(|s| !s.is_empty()))
-            .map_err(IntoResponse::into_response)
+            .map_err(reject)
     }
 
-    fn required(&self, name: &str) -> Result<String, Response> {
-        self.msg.str(name).map_err(IntoResponse::into_response)
+    fn required(&self, name: &str) -> Result<String, Rejection> {
+        self.msg.str(name).map_err(reject)
     }
 
     /// The ids (experiment ids, or model names) a locator names.
-    async fn ids(&self, loc: Loc) -> Result<Vec<String>, Response> {
+    async fn ids(&self, loc: Loc) -> Result<Vec<String>, Rejection> {
         Ok(match loc {
             Loc::Field(f) => vec![self.required(f)?],
             Loc::FieldOr(f, d) => vec![self.field(f)?.unwrap_or_else(|| d.to_owned())],
-            Loc::Fields(f) => self.msg.str_list(f).map_err(IntoResponse::into_response)?,
+            Loc::Fields(f) => self.msg.str_list(f).map_err(reject)?,
             Loc::Path(f) => vec![self.captures.get(f).cloned().unwrap_or_default()],
             Loc::ExperimentName(f) => {
                 let name = self.required(f)?;
@@ -234,7 +244,7 @@ impl Ctx<'_> {
                 }
             }
             Loc::Run => {
-                let run = self.msg.run_id().map_err(IntoResponse::into_response)?;
+                let run = self.msg.run_id().map_err(reject)?;
                 self.run_experiment(&run).await.into_iter().collect()
             }
             Loc::RunPath(f) => {
@@ -243,7 +253,7 @@ impl Ctx<'_> {
             }
             Loc::Runs(f) => {
                 let mut out = Vec::new();
-                for run in self.msg.str_list(f).map_err(IntoResponse::into_response)? {
+                for run in self.msg.str_list(f).map_err(reject)? {
                     out.extend(self.run_experiment(&run).await);
                 }
                 out
@@ -285,12 +295,12 @@ impl Ctx<'_> {
         Some(m.info.experiment_id)
     }
 
-    async fn experiment_permission(&self, id: &str) -> Result<Permission, Response> {
+    async fn experiment_permission(&self, id: &str) -> Result<Permission, Rejection> {
         let g = self
             .auth
             .grants(self.user(), ResourceType::Experiment, Some(id))
             .await
-            .map_err(|e| ApiError::from(e).into_response())?;
+            .map_err(|e| reject(ApiError::from(e)))?;
         let name = self.experiment_name_if_needed(&g.roles, id).await;
         Ok(resolve(
             &g.for_resource(id),
@@ -317,12 +327,12 @@ impl Ctx<'_> {
             .map(|e| e.name)
     }
 
-    async fn model_permission(&self, name: &str) -> Result<Permission, Response> {
+    async fn model_permission(&self, name: &str) -> Result<Permission, Rejection> {
         let g = self
             .auth
             .grants(self.user(), ResourceType::RegisteredModel, Some(name))
             .await
-            .map_err(|e| ApiError::from(e).into_response())?;
+            .map_err(|e| reject(ApiError::from(e)))?;
         Ok(resolve(
             &g.for_resource(name),
             name,
@@ -331,15 +341,15 @@ impl Ctx<'_> {
         ))
     }
 
-    async fn authorize(&self, rule: Rule) -> Result<(), Response> {
+    async fn authorize(&self, rule: Rule) -> Result<(), Rejection> {
         match rule {
             Rule::Authenticated | Rule::Filtered(_) => Ok(()),
-            Rule::Admin => Err(forbidden("Permission denied: only admins may do this.")),
+            Rule::Admin => Err(refuse("Permission denied: only admins may do this.")),
             Rule::SelfOrAdmin(f) => {
                 if self.field(f)?.as_deref() == Some(self.user()) {
                     Ok(())
                 } else {
-                    Err(forbidden(
+                    Err(refuse(
                         "Permission denied: only the user themself or an admin may do this.",
                     ))
                 }
@@ -396,10 +406,10 @@ impl Ctx<'_> {
             }
             Rule::ManageResource => {
                 let rtype = ResourceType::parse(&self.required("resource_type")?)
-                    .map_err(|e| ApiError::invalid(e.to_string()).into_response())?;
+                    .map_err(|e| reject(ApiError::invalid(e.to_string())))?;
                 let id = self.required("resource_id")?;
                 if id == "*" {
-                    return Err(forbidden(
+                    return Err(refuse(
                         "Permission denied: only admins may grant on every resource ('*').",
                     ));
                 }
@@ -543,12 +553,12 @@ impl Ctx<'_> {
 
 /// The experiment id an artifact path belongs to: its first segment, which must be an
 /// experiment id (MLflow's `mlflow-artifacts:/<experiment id>/...` layout).
-fn artifact_experiment(path: &str) -> Result<String, Response> {
+fn artifact_experiment(path: &str) -> Result<String, Rejection> {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
         Ok(first.to_owned())
     } else {
-        Err(forbidden(
+        Err(refuse(
             "Permission denied: this artifact path is not under an experiment; only admins may \
              reach it.",
         ))

@@ -13,6 +13,7 @@ use sextant_test::TestStores;
 use tower::ServiceExt;
 
 mod approved_files;
+mod auth;
 
 struct Ctx {
     app: Router,
