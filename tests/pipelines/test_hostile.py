@@ -172,3 +172,17 @@ def test_pipes_into_head(ran, tmp_path, cmd):
                           text=True, timeout=120)
     assert "status=0" in proc.stdout, proc.stdout + proc.stderr
     assert "panicked" not in proc.stderr, proc.stderr
+
+
+def test_hostile_dvc_lock_hash_is_refused_with_an_s3_remote(ran, s3_bucket):
+    repo, _ = ran
+    client, bucket = s3_bucket
+    sx(repo, "data", "remote", "add", "-f", "-d", "s3r", f"s3://{bucket}/store")
+    sx(repo, "data", "push")
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert keys and all(k.startswith("store/files/md5/") for k in keys), keys
+    set_lock_md5(repo, "b.txt", "../../../outside")
+    for args in (["data", "push"], ["data", "fetch"], ["data", "pull"], ["repro", "--push"]):
+        assert_refused(sx(repo, *args, check=False), "dvc.lock", "../../../outside")
+    after = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert after == keys
