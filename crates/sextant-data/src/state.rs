@@ -204,4 +204,33 @@ mod tests {
         assert_eq!(c.get("a", Stat { inode: 8, ..s }), None);
         assert_eq!(c.get("b", s), None);
     }
+
+    #[test]
+    fn a_row_that_is_not_a_hash_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Stat {
+            inode: 7,
+            size: 10,
+            mtime_ns: 1,
+        };
+        drop(StatCache::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join("tmp").join(FILE_NAME)).unwrap();
+        for (path, md5) in [
+            ("bad", "../../../../etc/passwd"),
+            ("good", "b1946ac92492d2347c6235b4d2611184"),
+        ] {
+            conn.execute(
+                "INSERT INTO state (path, inode, size, mtime_ns, md5) VALUES (?1, 7, 10, 1, ?2)",
+                params![path, md5],
+            )
+            .unwrap();
+        }
+        drop(conn);
+        let c = StatCache::open(dir.path()).unwrap();
+        assert_eq!(c.get("bad", s), None);
+        assert_eq!(
+            c.get("good", s).map(Oid::as_str),
+            Some("b1946ac92492d2347c6235b4d2611184")
+        );
+    }
 }
