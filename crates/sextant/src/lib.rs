@@ -30,9 +30,9 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
+            printer::write_err(format_args!("error: {err}"));
             for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+                printer::write_err(format_args!("  caused by: {cause}"));
             }
             // A rule refused the action (exit 1); anything else is a usage or system error (2).
             if err.downcast_ref::<commands::models::Refused>().is_some() {

@@ -60,6 +60,12 @@ pub fn write_progress(args: std::fmt::Arguments<'_>) -> bool {
     }
 }
 
+/// Write a line to stderr (errors, hints). A closed stderr is ignored: there is no one left to
+/// tell, and `eprintln!` would panic.
+pub fn write_err(args: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{args}");
+}
+
 fn try_write(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_fmt(args)?;
