@@ -3,6 +3,9 @@
 //!
 //! This crate owns the formats and the local and remote operations on them:
 //!
+//! - [`hash`]: md5 hashing, and [`hash::Oid`], the validated object id every cache path and
+//!   remote key is built from (a hash read from any file is parsed into one first, so a
+//!   hostile `../` value never becomes a path);
 //! - [`pointer`]: `.dvc` pointer files, written byte-for-byte as DVC 3 writes them;
 //! - [`manifest`]: `<md5>.dir` directory manifests, serialised exactly as DVC does, so a
 //!   directory's hash agrees between the tools;
