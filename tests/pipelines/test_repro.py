@@ -405,3 +405,22 @@ def test_data_push_and_pull_move_lock_outputs_both_ways_with_dvc(repo, tmp_path)
     sx(fresh, "data", "pull")
     assert (fresh / "a.txt").read_text() == (repo / "a.txt").read_text()
     dvc_up_to_date(fresh)
+
+
+def test_keep_going_runs_what_does_not_depend_on_a_failed_stage(repo):
+    write(repo, {"dvc.yaml": (
+        "stages:\n"
+        "  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"
+        "  bad:\n    cmd: exit 3\n    deps: [a.txt]\n    outs: [bad.txt]\n"
+        "  after:\n    cmd: cp bad.txt after.txt\n    deps: [bad.txt]\n    outs: [after.txt]\n"
+        "  other:\n    cmd: cp a.txt other.txt\n    deps: [a.txt]\n    outs: [other.txt]\n")})
+    proc = sx(repo, "repro", "--json", check=False)
+    assert proc.returncode == 1, proc.stderr
+    actions = {s["stage"]: s["action"] for s in json.loads(proc.stdout)["stages"]}
+    assert actions == {"a": "ran", "bad": "failed", "after": "not-run", "other": "not-run"}
+    proc = sx(repo, "repro", "--keep-going", "--json", check=False)
+    assert proc.returncode == 1, proc.stderr
+    actions = {s["stage"]: s["action"] for s in json.loads(proc.stdout)["stages"]}
+    assert actions == {"a": "skipped", "bad": "failed", "after": "not-run", "other": "ran"}
+    assert (repo / "other.txt").read_text() == "a\n"
+    assert not (repo / "after.txt").exists()
