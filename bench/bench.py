@@ -34,6 +34,13 @@ WORKLOADS = ("ingest", "history", "client", "search", "wrap")
 SERVERS = ("mlflow", "sextant")
 STORES = ("sqlite", "postgres")
 JSON_HEADERS = {"Content-Type": "application/json"}
+# `--auth basic|token`: sextant server runs with --auth and every client request carries the
+# credentials of a non-admin user (so each request pays authentication AND the permission check).
+# Set in main() before any client process is forked; workers inherit it.
+AUTH_MODE = "off"
+AUTH_ADMIN = ("bench-admin", "bench-admin-password")
+AUTH_USER = ("bench-user", "bench-user-password")
+AUTH_HEADERS = {}
 HISTORY_PAGE = 25000  # what the mlflow client always asks for (GET_METRIC_HISTORY_MAX_RESULTS)
 T0_MS = 1_700_000_000_000  # base timestamp of every logged metric (fixed, so runs are comparable)
 
@@ -275,7 +282,31 @@ class Server:
                 "--artifacts-destination", str(self.dir / "artifacts")]
         if self.kind == "mlflow":
             return [str(Path(sys.executable).parent / "mlflow"), "server", *args]
+        if AUTH_MODE != "off":
+            args += ["--auth", "--admin-user", AUTH_ADMIN[0]]
         return [str(self.sextant_bin), "server", *args]
+
+    def setup_auth(self):
+        """With --auth: a non-admin user, and (token mode) an API token of theirs; the clients'
+        credentials go into AUTH_HEADERS."""
+        import base64
+        global AUTH_HEADERS
+        admin = {"Authorization": "Basic " + base64.b64encode(":".join(AUTH_ADMIN).encode()).decode()}
+        user = {"Authorization": "Basic " + base64.b64encode(":".join(AUTH_USER).encode()).decode()}
+        sess = requests.Session()
+        sess.trust_env = False
+        r = sess.post(self.url + "/api/2.0/mlflow/users/create", headers=admin,
+                      json={"username": AUTH_USER[0], "password": AUTH_USER[1]}, timeout=30)
+        if r.status_code != 200:
+            raise RuntimeError(f"cannot create the bench user: {r.status_code} {r.text[:300]}")
+        if AUTH_MODE == "basic":
+            AUTH_HEADERS = user
+        else:
+            r = sess.post(self.url + "/api/sextant/v1/tokens", headers=user,
+                          json={"name": "bench", "expires_in_seconds": 3600}, timeout=30)
+            if r.status_code != 200:
+                raise RuntimeError(f"cannot create a token: {r.status_code} {r.text[:300]}")
+            AUTH_HEADERS = {"Authorization": "Bearer " + r.json()["secret"]}
 
     def start(self, timeout=180):
         self.dir = Path(tempfile.mkdtemp(prefix=f"sextant-bench-{self.kind}-"))
@@ -285,6 +316,8 @@ class Server:
         self.port = free_port()
         cmd = self.command()
         env = dict(os.environ)
+        if AUTH_MODE != "off":
+            env["SEXTANT_ADMIN_PASSWORD"] = AUTH_ADMIN[1]
         env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         env.setdefault("DO_NOT_TRACK", "true")
         t0 = time.monotonic()
@@ -311,6 +344,8 @@ class Server:
                                    f"log tail:\n{self.log_tail()}")
             time.sleep(0.1)
         self.startup_s = time.monotonic() - t0
+        if self.kind == "sextant" and AUTH_MODE != "off":
+            self.setup_auth()
         log(f"  {self.kind} server up on port {self.port} (pid {self.proc.pid}, "
             f"healthy after {self.startup_s:.1f}s)")
 
@@ -359,6 +394,7 @@ class Server:
 def new_session():
     s = requests.Session()
     s.trust_env = False  # never route 127.0.0.1 through a proxy from the environment
+    s.headers.update(AUTH_HEADERS)
     return s
 
 
@@ -1352,7 +1388,12 @@ def main():
                     help="wrap: executions of `sextant run -- true` (default 30; 5 quick)")
     ap.add_argument("--out", help="where to write the JSON results")
     ap.add_argument("--keep", action="store_true", help="keep the servers' temp dirs (logs, db)")
+    ap.add_argument("--auth", choices=("off", "basic", "token"), default="off",
+                    help="run sextant server with --auth; clients send a non-admin user's HTTP "
+                         "Basic credentials or API token (sextant only: use --servers sextant)")
     args = ap.parse_args()
+    global AUTH_MODE
+    AUTH_MODE = args.auth
 
     for w in args.workloads:
         if w not in WORKLOADS:

@@ -179,10 +179,45 @@ async fn read_fields(req: Request, with_body: bool) -> Result<(Request, Msg), Re
     let msg = if bytes.iter().all(u8::is_ascii_whitespace) {
         Msg::from_query(&query).unwrap_or_default()
     } else {
-        // A malformed body is the handler's to report, with MLflow's message.
-        Msg::from_json(&bytes).unwrap_or_default()
+        // Only the fields the table reads are kept; the rest (a log-batch's thousand metrics)
+        // is skipped without building a JSON tree. A malformed body is the handler's to
+        // report, with MLflow's message.
+        serde_json::from_slice::<LocatorFields>(&bytes)
+            .ok()
+            .and_then(|f| serde_json::to_vec(&f).ok())
+            .and_then(|small| Msg::from_json(&small).ok())
+            .unwrap_or_default()
     };
     Ok((Request::from_parts(parts, Body::from(bytes)), msg))
+}
+
+/// The request fields that the table's locators, rules and after-steps read.
+#[derive(Debug, Default, serde::Deserialize, serde::Serialize)]
+struct LocatorFields {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    experiment_id: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    experiment_name: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_id: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_uuid: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    run_ids: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    new_name: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alias: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    path: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    username: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_type: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    resource_id: Option<Value>,
 }
 
 struct Ctx<'a> {
@@ -582,5 +617,58 @@ fn item_resource(filter: Filter, item: &Value) -> (Option<String>, Option<String
             let n = s(item.get("name"));
             (n.clone(), n)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every field the table reads from a JSON body survives the partial parse.
+    #[test]
+    fn the_partial_parse_keeps_every_field_the_table_reads() {
+        let mut names = vec![
+            "name",
+            "new_name",
+            "resource_type",
+            "resource_id",
+            "run_uuid",
+        ];
+        let mut add = |l: Loc| match l {
+            Loc::Field(f)
+            | Loc::FieldOr(f, _)
+            | Loc::Fields(f)
+            | Loc::ExperimentName(f)
+            | Loc::Runs(f)
+            | Loc::ArtifactField(f) => names.push(f),
+            Loc::Run => names.push("run_id"),
+            Loc::Path(_) | Loc::RunPath(_) | Loc::LoggedModelPath(_) | Loc::ArtifactPath(_) => {}
+        };
+        for ep in table::TABLE {
+            match ep.rule {
+                Rule::Experiment(_, l) | Rule::Model(_, l) => add(l),
+                Rule::Alias(m, a) => {
+                    add(m);
+                    add(a);
+                }
+                Rule::SelfOrAdmin(f) => add(Loc::Field(f)),
+                Rule::Authenticated | Rule::Admin | Rule::ManageResource | Rule::Filtered(_) => {}
+            }
+        }
+        let mut body = serde_json::Map::new();
+        for n in &names {
+            body.insert((*n).to_owned(), Value::String(format!("v-{n}")));
+        }
+        body.insert(
+            "metrics".into(),
+            serde_json::json!([{"key": "m", "value": 1}]),
+        );
+        let bytes = serde_json::to_vec(&body).expect("json");
+        let kept: LocatorFields = serde_json::from_slice(&bytes).expect("parse");
+        let kept = serde_json::to_value(&kept).expect("json");
+        for n in names {
+            assert_eq!(kept[n], format!("v-{n}"), "field {n} is dropped");
+        }
+        assert!(kept.get("metrics").is_none());
     }
 }
