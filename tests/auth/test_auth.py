@@ -183,13 +183,24 @@ def test_read_and_edit_users(server):
         with pytest.raises(MlflowException) as ei:
             c.create_model_version(model, f"runs:/{run.info.run_id}/model", run.info.run_id)
         assert status_of(ei) == 403, ei.value
-    # EDIT: logs runs.
+    # EDIT: logs runs and their artifacts (through the server's artifact proxy).
     with As(server.url, editor, "editor-password-1") as c:
         r = c.create_run(exp)
         c.log_param(r.info.run_id, "p", "v")
         c.log_metric(r.info.run_id, "loss", 0.5)
+        c.log_text(r.info.run_id, "hello", "notes.txt")
         c.set_terminated(r.info.run_id)
         assert c.get_run(r.info.run_id).data.params["p"] == "v"
+    # READ: downloads that artifact, but cannot add one.
+    with As(server.url, reader, "reader-password-1") as c:
+        import mlflow.artifacts
+        with tempfile.TemporaryDirectory() as d:
+            got = mlflow.artifacts.download_artifacts(
+                run_id=r.info.run_id, artifact_path="notes.txt", dst_path=d)
+            assert open(got).read() == "hello"
+        with pytest.raises(Exception) as ei:
+            c.log_text(r.info.run_id, "overwritten", "notes.txt")
+        assert "403" in str(ei.value) or status_of(ei) == 403, ei.value
     # A role with a DENY override takes the reader's READ away; removing it gives it back.
     with As(server.url, ADMIN, ADMIN_PW):
         role = auth.create_role("default", f"deny-{sfx}", "no access")
