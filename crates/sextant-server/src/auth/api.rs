@@ -652,6 +652,122 @@ async fn delete_token(
     Ok(Json(json!({})))
 }
 
+// ----------------------------------------------------------------------------- legacy grants
+
+// MLflow 2's per-resource permission endpoints (`experiments/permissions/*`,
+// `registered-models/permissions/*`), kept by older `AuthServiceClient`s: the same per-user
+// grants as `users/permissions/*`.
+
+fn legacy_not_found(kind: &str, key: &str, id: &str, username: &str) -> AuthApiError {
+    AuthApiError::Api(ApiError::not_found(format!(
+        "{kind} permission with {key}={id} and username={username} not found"
+    )))
+}
+
+async fn legacy_get(
+    auth: &AuthState,
+    rtype: ResourceType,
+    id: &str,
+    username: &str,
+) -> Result<(AuthUser, Permission), AuthApiError> {
+    let u = auth.store.get_user(username).await?;
+    let g = auth.store.user_grants(username, rtype, Some(id)).await?;
+    match g.direct.get(id) {
+        Some(p) => Ok((u, *p)),
+        None => Err(match rtype {
+            ResourceType::Experiment => {
+                legacy_not_found("Experiment", "experiment_id", id, username)
+            }
+            ResourceType::RegisteredModel => {
+                legacy_not_found("Registered model", "name", id, username)
+            }
+        }),
+    }
+}
+
+fn legacy_json(rtype: ResourceType, id: &str, u: &AuthUser, p: Permission) -> Value {
+    match rtype {
+        ResourceType::Experiment => json!({ "experiment_permission": {
+            "experiment_id": id, "user_id": u.id, "permission": p.as_str() } }),
+        ResourceType::RegisteredModel => json!({ "registered_model_permission": {
+            "name": id, "user_id": u.id, "permission": p.as_str(), "workspace": "default" } }),
+    }
+}
+
+fn legacy_key(rtype: ResourceType) -> &'static str {
+    match rtype {
+        ResourceType::Experiment => "experiment_id",
+        ResourceType::RegisteredModel => "name",
+    }
+}
+
+async fn legacy_create(s: &AppState, rtype: ResourceType, m: &Msg) -> R {
+    let auth = auth_of(s)?;
+    let id = m.str_or_int(legacy_key(rtype))?;
+    let username = m.str("username")?;
+    let p = Permission::parse_grantable(&m.str("permission")?, rtype)?;
+    auth.store
+        .grant_user_permission(&username, rtype, &id, p)
+        .await?;
+    let (u, p) = legacy_get(auth, rtype, &id, &username).await?;
+    Ok(Json(legacy_json(rtype, &id, &u, p)))
+}
+
+async fn legacy_read(s: &AppState, rtype: ResourceType, m: &Msg) -> R {
+    let auth = auth_of(s)?;
+    let id = m.str_or_int(legacy_key(rtype))?;
+    let (u, p) = legacy_get(auth, rtype, &id, &m.str("username")?).await?;
+    Ok(Json(legacy_json(rtype, &id, &u, p)))
+}
+
+async fn legacy_update(s: &AppState, rtype: ResourceType, m: &Msg) -> R {
+    let auth = auth_of(s)?;
+    let id = m.str_or_int(legacy_key(rtype))?;
+    let username = m.str("username")?;
+    let p = Permission::parse_grantable(&m.str("permission")?, rtype)?;
+    legacy_get(auth, rtype, &id, &username).await?;
+    auth.store
+        .set_user_permission(&username, rtype, &id, p)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn legacy_delete(s: &AppState, rtype: ResourceType, m: &Msg) -> R {
+    let auth = auth_of(s)?;
+    let id = m.str_or_int(legacy_key(rtype))?;
+    let username = m.str("username")?;
+    legacy_get(auth, rtype, &id, &username).await?;
+    auth.store
+        .revoke_user_permission(&username, rtype, &id)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn exp_perm_create(State(s): State<AppState>, m: Msg) -> R {
+    legacy_create(&s, ResourceType::Experiment, &m).await
+}
+async fn exp_perm_get(State(s): State<AppState>, m: Msg) -> R {
+    legacy_read(&s, ResourceType::Experiment, &m).await
+}
+async fn exp_perm_update(State(s): State<AppState>, m: Msg) -> R {
+    legacy_update(&s, ResourceType::Experiment, &m).await
+}
+async fn exp_perm_delete(State(s): State<AppState>, m: Msg) -> R {
+    legacy_delete(&s, ResourceType::Experiment, &m).await
+}
+async fn model_perm_create(State(s): State<AppState>, m: Msg) -> R {
+    legacy_create(&s, ResourceType::RegisteredModel, &m).await
+}
+async fn model_perm_get(State(s): State<AppState>, m: Msg) -> R {
+    legacy_read(&s, ResourceType::RegisteredModel, &m).await
+}
+async fn model_perm_update(State(s): State<AppState>, m: Msg) -> R {
+    legacy_update(&s, ResourceType::RegisteredModel, &m).await
+}
+async fn model_perm_delete(State(s): State<AppState>, m: Msg) -> R {
+    legacy_delete(&s, ResourceType::RegisteredModel, &m).await
+}
+
 // ----------------------------------------------------------------------------- routes
 
 fn mlflow_auth_routes(prefix: &str) -> Router<AppState> {
@@ -667,6 +783,38 @@ fn mlflow_auth_routes(prefix: &str) -> Router<AppState> {
         .route(&p("/2.0/mlflow/users/update-admin"), patch(update_admin))
         .route(&p("/2.0/mlflow/users/delete"), delete(delete_user))
         .route(&p("/2.0/mlflow/users/list"), get(list_users))
+        .route(
+            &p("/2.0/mlflow/experiments/permissions/create"),
+            post(exp_perm_create),
+        )
+        .route(
+            &p("/2.0/mlflow/experiments/permissions/get"),
+            get(exp_perm_get),
+        )
+        .route(
+            &p("/2.0/mlflow/experiments/permissions/update"),
+            patch(exp_perm_update),
+        )
+        .route(
+            &p("/2.0/mlflow/experiments/permissions/delete"),
+            delete(exp_perm_delete),
+        )
+        .route(
+            &p("/2.0/mlflow/registered-models/permissions/create"),
+            post(model_perm_create),
+        )
+        .route(
+            &p("/2.0/mlflow/registered-models/permissions/get"),
+            get(model_perm_get),
+        )
+        .route(
+            &p("/2.0/mlflow/registered-models/permissions/update"),
+            patch(model_perm_update),
+        )
+        .route(
+            &p("/2.0/mlflow/registered-models/permissions/delete"),
+            delete(model_perm_delete),
+        )
         .route(
             &p("/3.0/mlflow/users/current/permissions"),
             get(current_permissions),

@@ -442,6 +442,46 @@ pub static TABLE: &[Endpoint] = &[
     e("DELETE", p!("/users/delete"), Admin),
     e("GET", p!("/users/list"), Admin),
     e(
+        "POST",
+        p!("/experiments/permissions/create"),
+        Experiment(Manage, EXP_ID),
+    ),
+    e(
+        "GET",
+        p!("/experiments/permissions/get"),
+        Experiment(Manage, EXP_ID),
+    ),
+    e(
+        "PATCH",
+        p!("/experiments/permissions/update"),
+        Experiment(Manage, EXP_ID),
+    ),
+    e(
+        "DELETE",
+        p!("/experiments/permissions/delete"),
+        Experiment(Manage, EXP_ID),
+    ),
+    e(
+        "POST",
+        p!("/registered-models/permissions/create"),
+        Model(Manage, NAME),
+    ),
+    e(
+        "GET",
+        p!("/registered-models/permissions/get"),
+        Model(Manage, NAME),
+    ),
+    e(
+        "PATCH",
+        p!("/registered-models/permissions/update"),
+        Model(Manage, NAME),
+    ),
+    e(
+        "DELETE",
+        p!("/registered-models/permissions/delete"),
+        Model(Manage, NAME),
+    ),
+    e(
         "GET",
         "/api/3.0/mlflow/users/current/permissions",
         Authenticated,

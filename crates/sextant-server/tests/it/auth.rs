@@ -484,3 +484,84 @@ async fn sessions_and_tokens() {
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED, "revoked at once");
 }
+
+#[tokio::test]
+async fn mlflow2_permission_endpoints_manage_the_same_grants() {
+    let a = with_auth(Permission::NoPermissions).await;
+    a.user(ANN).await;
+    a.user(BOB).await;
+    let r = a
+        .as_(
+            ANN,
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/create",
+            Some(json!({"name": "m"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = a
+        .as_(
+            BOB,
+            Method::GET,
+            "/api/2.0/mlflow/registered-models/get?name=m",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a
+        .as_(
+            ANN,
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/permissions/create",
+            Some(json!({"name": "m", "username": "bob", "permission": "READ"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["registered_model_permission"]["permission"], "READ");
+    let r = a
+        .as_(
+            BOB,
+            Method::GET,
+            "/api/2.0/mlflow/registered-models/get?name=m",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Bob, with READ only, may not grant himself more.
+    let r = a
+        .as_(
+            BOB,
+            Method::PATCH,
+            "/api/2.0/mlflow/registered-models/permissions/update",
+            Some(json!({"name": "m", "username": "bob", "permission": "MANAGE"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = a
+        .as_(
+            ANN,
+            Method::DELETE,
+            "/api/2.0/mlflow/registered-models/permissions/delete",
+            Some(json!({"name": "m", "username": "bob"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = a
+        .as_(
+            ANN,
+            Method::GET,
+            "/api/2.0/mlflow/registered-models/permissions/get?name=m&username=bob",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    let r = a
+        .as_(
+            BOB,
+            Method::GET,
+            "/api/2.0/mlflow/registered-models/get?name=m",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
