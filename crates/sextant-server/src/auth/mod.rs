@@ -145,6 +145,10 @@ pub struct AuthState {
     model_experiments: ParentCache,
     /// When each token's `last_used_at` was last written (written at most once a minute).
     touched: Mutex<HashMap<String, Instant>>,
+    /// Bounds the password checks running at once: each argon2 check takes ~19 MiB and a core,
+    /// so a flood of logins (with ever new usernames, past the per-user limit) queues here
+    /// instead of exhausting memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 /// What [`AuthState::bootstrap_admin`] did.
@@ -171,6 +175,9 @@ impl AuthState {
             run_experiments: ParentCache::new(),
             model_experiments: ParentCache::new(),
             touched: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            ),
         })
     }
 
@@ -229,6 +236,7 @@ impl AuthState {
             Err(e) => return Err(e.into()),
         };
         let ok = {
+            let _permit = self.hashing.acquire().await.ok();
             let password = password.to_owned();
             let phc = user.as_ref().map(|u| u.password_hash.clone());
             tokio::task::spawn_blocking(move || match phc {
