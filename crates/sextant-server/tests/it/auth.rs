@@ -296,6 +296,26 @@ async fn review_needs_manage_and_actors_are_verified() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Ann (MANAGE) authored version 1: she may not approve it (separation of duties for
+    // verified actors); an admin, who did not author it, may.
+    let r = a
+        .as_(
+            ANN,
+            Method::POST,
+            "/api/sextant/v1/models/gate/versions/1/review",
+            Some(json!({"decision": "approve", "comment": "mine"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    let r = a
+        .as_(
+            ADMIN,
+            Method::POST,
+            "/api/sextant/v1/models/gate/versions/1/review",
+            Some(json!({"decision": "approve", "comment": "ok"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     // The audit log names the verified users, never the forged names.
     let r = a
         .as_(BOB, Method::GET, "/api/sextant/v1/models/gate/audit", None)
@@ -311,7 +331,7 @@ async fn review_needs_manage_and_actors_are_verified() {
             "{e}"
         );
         assert!(
-            ["ann", "bob"].contains(&e["actor"].as_str().unwrap_or("")),
+            ["ann", "bob", "root"].contains(&e["actor"].as_str().unwrap_or("")),
             "{e}"
         );
     }
@@ -319,6 +339,11 @@ async fn review_needs_manage_and_actors_are_verified() {
         entries
             .iter()
             .any(|e| e["actor"] == "ann" && e["action"] == "create_model")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == "root" && e["action"] == "approve")
     );
 }
 
