@@ -25,6 +25,24 @@ pub enum ClientError {
         error_code: String,
         message: String,
     },
+    /// 401: the server wants credentials, or did not accept the ones sent.
+    #[error("{}", unauthenticated_text(base, message, *sent))]
+    Unauthenticated {
+        base: String,
+        message: String,
+        /// Which variables the rejected credentials came from (`None`: none were sent).
+        sent: Option<&'static str>,
+    },
+    /// 403: the server knows who is asking and refuses them this (or refuses the request as
+    /// such, e.g. from another network without auth: its message says why).
+    #[error("{}", forbidden_text(method, url, error_code, message, *sent))]
+    PermissionDenied {
+        method: String,
+        url: String,
+        error_code: String,
+        message: String,
+        sent: Option<&'static str>,
+    },
     #[error("the server's answer to {what} is not what the API promises: {reason}")]
     Decode { what: String, reason: String },
     #[error(
@@ -43,11 +61,60 @@ pub enum ClientError {
     },
 }
 
+fn unauthenticated_text(base: &str, message: &str, sent: Option<&str>) -> String {
+    match sent {
+        None => format!(
+            "the tracking server at {base} requires authentication: {message}\n\
+             hint: set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or \
+             MLFLOW_TRACKING_TOKEN (a token from `sextant token create`)"
+        ),
+        Some(vars) => format!(
+            "the tracking server at {base} did not accept the credentials from {vars}: \
+             {message}\n\
+             hint: check {vars}; a token may have expired or been revoked (`sextant token list`)"
+        ),
+    }
+}
+
+fn forbidden_text(
+    method: &str,
+    url: &str,
+    error_code: &str,
+    message: &str,
+    sent: Option<&str>,
+) -> String {
+    let code = if error_code.is_empty() {
+        String::new()
+    } else {
+        format!(", {error_code}")
+    };
+    let hint = match sent {
+        Some(vars) => format!(
+            "\nhint: the user of {vars} lacks the permission for this; an admin can grant it \
+             (see docs/security.md)"
+        ),
+        None => String::new(),
+    };
+    format!("{message} ({method} {url}: HTTP 403{code}){hint}")
+}
+
 impl ClientError {
+    /// The HTTP status of a refusal by the server.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            Self::Unauthenticated { .. } => Some(401),
+            Self::PermissionDenied { .. } => Some(403),
+            _ => None,
+        }
+    }
+
     /// MLflow's error code, if the server refused the call.
     pub fn error_code(&self) -> Option<&str> {
         match self {
-            Self::Api { error_code, .. } => Some(error_code),
+            Self::Api { error_code, .. } | Self::PermissionDenied { error_code, .. } => {
+                Some(error_code)
+            }
             _ => None,
         }
     }
@@ -72,6 +139,6 @@ impl ClientError {
     /// The server refused the request as invalid (HTTP 4xx): the caller's mistake, not the
     /// server's or the network's.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::Api { status, .. } if (400..500).contains(status))
+        self.status().is_some_and(|s| (400..500).contains(&s))
     }
 }

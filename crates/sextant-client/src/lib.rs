@@ -10,6 +10,10 @@
 //! - **errors a person can act on**: an unreachable server, a refusal with MLflow's `error_code`
 //!   and message, an answer that is not what the API promises ([`ClientError`]).
 //!
+//! - **credentials**: the variables the mlflow client reads — `MLFLOW_TRACKING_USERNAME` and
+//!   `MLFLOW_TRACKING_PASSWORD` (HTTP Basic), `MLFLOW_TRACKING_TOKEN` (Bearer) — are sent with
+//!   every request ([`Credentials`]); a 401 or 403 becomes an error saying which to set.
+//!
 //! It is blocking on purpose: its callers are command-line tools that do one thing at a time, and
 //! a blocking agent keeps them free of an async runtime.
 //!
@@ -22,7 +26,10 @@
 //! # Ok::<(), sextant_client::ClientError>(())
 //! ```
 
+mod auth;
 mod error;
+mod registry;
+mod tokens;
 
 use std::io::Read;
 use std::path::Path;
@@ -32,10 +39,16 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+pub use auth::{
+    Credentials, Expiry, MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME,
+    parse_credentials_file,
+};
 pub use error::ClientError;
+pub use registry::{AliasSummary, ModelDetails, ModelSummary, VersionWithReview};
 pub use sextant_types::{
     Experiment, LifecycleStage, Metric, Param, Run, RunInfo, RunStatus, Tag, ViewType, WireF64,
 };
+pub use tokens::{CurrentUser, NewToken, TokenInfo};
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
@@ -58,6 +71,7 @@ const HISTORY_PAGE: usize = 25_000;
 pub struct Client {
     base: String,
     user: Option<String>,
+    credentials: Option<Credentials>,
     agent: ureq::Agent,
     retries: u32,
 }
@@ -172,7 +186,9 @@ enum Body<'a> {
 }
 
 impl Client {
-    /// A client for the server at `base` (`http://host:port`, with or without a trailing `/`).
+    /// A client for the server at `base` (`http://host:port`, with or without a trailing `/`),
+    /// sending the credentials of the environment ([`Credentials::from_env`]) as the mlflow
+    /// client does; [`Client::with_credentials`] replaces them.
     pub fn new(base: &str) -> Result<Self> {
         let trimmed = base.trim().trim_end_matches('/');
         if !(trimmed.starts_with("http://") || trimmed.starts_with("https://")) {
@@ -184,6 +200,7 @@ impl Client {
         Ok(Self {
             base: trimmed.to_owned(),
             user: None,
+            credentials: Credentials::from_env(),
             agent: ureq::AgentBuilder::new()
                 .timeout_connect(Duration::from_secs(10))
                 .timeout(Duration::from_secs(300))
@@ -206,6 +223,17 @@ impl Client {
     pub fn with_user(mut self, user: Option<String>) -> Self {
         self.user = user.filter(|u| !u.trim().is_empty());
         self
+    }
+
+    /// Send these credentials (or none) instead of the environment's.
+    pub fn with_credentials(mut self, credentials: Option<Credentials>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The credentials sent with every request, if any.
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
     }
 
     /// How many times a request is retried after a connection failure or a 502/503/504 answer
@@ -235,9 +263,7 @@ impl Client {
             for (k, v) in query {
                 req = req.query(k, v);
             }
-            if let Some(u) = &self.user {
-                req = req.set("X-Sextant-User", u);
-            }
+            req = self.identify(req);
             let resp = match body {
                 Body::None => req.call(),
                 Body::Json(v) => req.send_json(v),
@@ -264,6 +290,18 @@ impl Client {
         }
     }
 
+    /// Who is asking: the credentials, and the `X-Sextant-User` name (which a server with auth
+    /// on ignores).
+    fn identify(&self, mut req: ureq::Request) -> ureq::Request {
+        if let Some(c) = &self.credentials {
+            req = req.set("Authorization", &c.header_value());
+        }
+        if let Some(u) = &self.user {
+            req = req.set("X-Sextant-User", u);
+        }
+        req
+    }
+
     fn map_error(&self, method: &str, url: &str, e: ureq::Error) -> ClientError {
         match e {
             ureq::Error::Status(status, r) => {
@@ -275,19 +313,36 @@ impl Client {
                         .and_then(|v| v[k].as_str())
                         .map(str::to_owned)
                 };
-                ClientError::Api {
-                    method: method.to_owned(),
-                    url: url.to_owned(),
-                    status,
-                    error_code: field("error_code").unwrap_or_default(),
-                    message: field("message").unwrap_or_else(|| {
-                        let t = text.trim();
-                        if t.is_empty() {
-                            format!("HTTP {status}")
-                        } else {
-                            t.chars().take(500).collect()
-                        }
-                    }),
+                let error_code = field("error_code").unwrap_or_default();
+                let message = field("message").unwrap_or_else(|| {
+                    let t = text.trim();
+                    if t.is_empty() {
+                        format!("HTTP {status}")
+                    } else {
+                        t.chars().take(500).collect()
+                    }
+                });
+                let sent = self.credentials.as_ref().map(Credentials::source);
+                match status {
+                    401 => ClientError::Unauthenticated {
+                        base: self.base.clone(),
+                        message,
+                        sent,
+                    },
+                    403 => ClientError::PermissionDenied {
+                        method: method.to_owned(),
+                        url: url.to_owned(),
+                        error_code,
+                        message,
+                        sent,
+                    },
+                    _ => ClientError::Api {
+                        method: method.to_owned(),
+                        url: url.to_owned(),
+                        status,
+                        error_code,
+                        message,
+                    },
                 }
             }
             ureq::Error::Transport(t) => ClientError::Unreachable {
@@ -594,9 +649,7 @@ impl Client {
                 .put(&url)
                 .set("Content-Type", "application/octet-stream")
                 .set("Content-Length", &len.to_string());
-            if let Some(u) = &self.user {
-                req = req.set("X-Sextant-User", u);
-            }
+            req = self.identify(req);
             match req.send(file) {
                 Ok(_) => return Ok(()),
                 Err(ureq::Error::Transport(_)) if attempt < self.retries => {
@@ -661,16 +714,36 @@ impl Client {
 
     /// A call to Sextant's API, `/api/sextant/v1/<path>` (`path` already encoded).
     pub fn sextant(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+        self.sextant_call(method, path, &[], body.as_ref())
+    }
+
+    /// A call to Sextant's API decoded into `T` (`path` already encoded).
+    pub(crate) fn sextant_call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<T> {
         let url = format!(
             "{}/api/sextant/v1/{}",
             self.base,
             path.trim_start_matches('/')
         );
-        let resp = match &body {
-            Some(b) => self.send(method, &url, &[], Body::Json(b)),
-            None => self.send(method, &url, &[], Body::None),
+        let resp = match body {
+            Some(b) => self.send(method, &url, query, Body::Json(b)),
+            None => self.send(method, &url, query, Body::None),
         }?;
         self.decode(method, &url, resp)
+    }
+
+    /// A GET of MLflow's API (`/api/2.0/mlflow/<endpoint>`) decoded into `T`.
+    pub(crate) fn mlflow_get<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T> {
+        self.get(endpoint, query)
     }
 
     // ------------------------------------------------------------------ model registry files

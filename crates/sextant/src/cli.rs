@@ -48,6 +48,8 @@ pub enum Command {
     Server(ServerArgs),
     // About and help (with examples) come from `ModelsArgs`'s own doc comment.
     Models(ModelsArgs),
+    // About and help (with examples) come from `TokenArgs`'s own doc comment.
+    Token(TokenArgs),
     // About and help (with examples) come from `RunArgs`'s own doc comment.
     Run(Box<RunArgs>),
     /// Version large data files next to your code, on DVC's formats (add, status, push, pull).
@@ -76,13 +78,21 @@ pub enum Command {
 ///   sextant models review fraud-detector 3 --approve -m "AUC 0.93 on the holdout set"
 ///   sextant models promote fraud-detector 3 --alias production
 ///   sextant models log fraud-detector
+///
+/// On a server with --auth, set the credentials the mlflow client uses:
+///   export MLFLOW_TRACKING_USERNAME=alice MLFLOW_TRACKING_PASSWORD=...   (HTTP Basic)
+///   export MLFLOW_TRACKING_TOKEN=...                                     (a token, for CI)
+/// The audit log then records the authenticated user; --user / SEXTANT_USER no longer decide
+/// who acted. A version's author cannot approve it there.
 #[derive(Debug, Args)]
 #[command(verbatim_doc_comment)]
 pub struct ModelsArgs {
     /// The tracking server (a `sextant server`).
     #[arg(long, global = true, env = env::MLFLOW_TRACKING_URI)]
     pub tracking_uri: Option<String>,
-    /// Who you are, recorded in the audit log. [default: $USER]
+    /// Who you are, recorded in the audit log, on a server without --auth. A server with
+    /// --auth ignores it: there the authenticated user (MLFLOW_TRACKING_USERNAME, or the owner
+    /// of MLFLOW_TRACKING_TOKEN) is who acted. [default: $USER]
     #[arg(long, global = true, env = env::SEXTANT_USER)]
     pub user: Option<String>,
     /// Print the server's JSON instead of a table (for scripts).
@@ -233,6 +243,85 @@ pub enum ModelsCommand {
         #[arg(long = "version", id = "only_version", value_name = "VERSION")]
         version: Option<String>,
     },
+}
+
+/// Create, list and revoke access tokens for a server with --auth (for CI jobs and scripts).
+///
+/// A token stands for your user: a CI job sends it as MLFLOW_TRACKING_TOKEN (HTTP
+/// `Authorization: Bearer`) instead of your password — the mlflow client, `sextant run`,
+/// `sextant models` and every other client read that variable. The server keeps only a hash:
+/// the secret is shown once, at creation. Tokens expire (default 90d); revoke one as soon as it
+/// may have leaked.
+///
+/// Sign in with your password to manage tokens:
+///   export MLFLOW_TRACKING_URI=https://sextant.example.com
+///   export MLFLOW_TRACKING_USERNAME=alice
+///   read -rs MLFLOW_TRACKING_PASSWORD && export MLFLOW_TRACKING_PASSWORD
+///
+/// Examples:
+///   sextant token create --name ci --expires 90d
+///   sextant token list
+///   sextant token list --all --json    # every user's tokens (admins), for scripts
+///   sextant token revoke 3f2a9c
+#[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
+pub struct TokenArgs {
+    /// The tracking server (a `sextant server --auth`).
+    #[arg(long, global = true, env = env::MLFLOW_TRACKING_URI)]
+    pub tracking_uri: Option<String>,
+    /// Print JSON instead of a table (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for the signed-in user; its secret is printed once.
+    ///
+    /// Store the secret where the job reads it (e.g. a CI secret variable) and use it as:
+    ///   export MLFLOW_TRACKING_TOKEN=<secret>
+    ///
+    /// Examples:
+    ///   sextant token create --name ci --expires 90d
+    ///   sextant token create --name nightly-eval --expires 12h
+    ///   sextant token create --name laptop --expires never
+    ///   sextant token create --name ci --json | jq -r .secret    # for scripts
+    #[command(verbatim_doc_comment)]
+    Create {
+        /// What the token is for (shown by `sextant token list`), e.g. ci.
+        #[arg(long)]
+        name: String,
+        /// How long it lives: a number and a unit (m, h, d, w — 30m, 12h, 90d, 2w) or never.
+        #[arg(long, default_value = "90d", value_parser = parse_expiry)]
+        expires: sextant_client::Expiry,
+    },
+    /// Your tokens (never their secrets): id, name, created, expires, last used.
+    ///
+    /// Examples:
+    ///   sextant token list
+    ///   sextant token list --all           # every user's tokens (admins only)
+    ///   sextant token list --json
+    #[command(verbatim_doc_comment)]
+    List {
+        /// Every user's tokens (admins only).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a token: requests with it are refused from now on.
+    ///
+    /// Example:
+    ///   sextant token revoke 3f2a9c    # the ID that `sextant token list` shows
+    #[command(verbatim_doc_comment)]
+    Revoke {
+        /// The token's ID (from `sextant token list`).
+        id: String,
+    },
+}
+
+fn parse_expiry(s: &str) -> Result<sextant_client::Expiry, String> {
+    s.parse()
 }
 
 /// Run the tracking server: MLflow's REST API, the artifact proxy, health and version.

@@ -19,6 +19,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Server(args) => commands::server::run(args),
         cli::Command::Models(args) => commands::models::run(args),
+        cli::Command::Token(args) => commands::token::run(args),
         cli::Command::Run(args) => commands::run::run(*args, cli.global.quiet),
         cli::Command::Data(args) => commands::data::run(args, cli.global.quiet),
         // Exit 1 on a regression comes back as Ok; its errors (usage, data) fall to exit 2 below.

@@ -183,3 +183,123 @@ fn errors_say_what_happened() {
     assert!(matches!(err, ClientError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("hint:"));
 }
+
+/// One HTTP exchange on a loopback socket: the request's head as received, answered with
+/// `status` and a JSON `body` (what a server with auth on answers a refused request).
+fn answer_once(status: u16, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut out = stream;
+        write!(
+            out,
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        head
+    });
+    (url, handle)
+}
+
+#[test]
+fn credentials_go_on_the_wire_and_refusals_say_what_to_set() {
+    use sextant_client::Credentials;
+    let basic = Credentials::Basic {
+        username: "alice".into(),
+        password: "s3cret".into(),
+    };
+    // HTTP Basic, as the mlflow client sends it; a 401 names the variables it came from.
+    let (url, h) = answer_once(401, r#"{"error_code":"UNAUTHENTICATED","message":"bad"}"#);
+    let c = Client::new(&url)
+        .unwrap()
+        .with_credentials(Some(basic))
+        .with_retries(0);
+    let err = c.list_models().unwrap_err();
+    let head = h.join().unwrap().to_ascii_lowercase();
+    assert!(
+        head.contains("authorization: basic ywxpy2u6cznjcmv0\r\n"),
+        "{head}"
+    );
+    assert!(
+        matches!(err, ClientError::Unauthenticated { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD")
+            && text.contains("hint:"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // A token as Bearer; a 403 says the user lacks the permission.
+    let (url, h) = answer_once(
+        403,
+        r#"{"error_code":"PERMISSION_DENIED","message":"Permission denied"}"#,
+    );
+    let c = Client::new(&url)
+        .unwrap()
+        .with_credentials(Some(Credentials::Token("tok-123".into())))
+        .with_retries(0);
+    let err = c
+        .decide(
+            "m",
+            "1",
+            sextant_types::registry::Decision::Approve,
+            "ok",
+            false,
+        )
+        .unwrap_err();
+    let head = h.join().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("authorization: bearer tok-123\r\n"),
+        "{head}"
+    );
+    assert!(err.is_refusal() && err.status() == Some(403), "{err:?}");
+    assert!(err.to_string().contains("lacks the permission"), "{err}");
+
+    // No credentials: none sent, and the 401 says which variables to set.
+    let (url, h) = answer_once(401, r#"{"message":"no credentials"}"#);
+    let c = Client::new(&url)
+        .unwrap()
+        .with_credentials(None)
+        .with_retries(0);
+    let err = c.list_tokens(false).unwrap_err();
+    assert!(
+        !h.join()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("authorization:")
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("MLFLOW_TRACKING_TOKEN") && text.contains("requires authentication"),
+        "{text}"
+    );
+}
+
+#[test]
+fn registry_review_calls_are_typed() {
+    let s = TestServer::start();
+    let c = Client::new(s.url())
+        .unwrap()
+        .with_user(Some("carol".into()));
+    assert!(c.list_models().unwrap().iter().all(|m| !m.name.is_empty()));
+    let err = c.show_model("no-such-model").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let err = c.audit_log("no-such-model", Some("1")).unwrap_err();
+    assert!(err.is_refusal(), "{err}");
+}

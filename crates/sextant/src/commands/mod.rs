@@ -7,3 +7,4 @@ pub mod pipeline;
 pub mod run;
 pub mod serve;
 pub mod server;
+pub mod token;

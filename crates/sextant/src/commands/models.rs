@@ -1,12 +1,14 @@
-//! `sextant models ...`: the registry's review workflow from the command line, over the
-//! server's `/api/sextant/v1` API (described in `crates/sextant-server/openapi.yaml`).
+//! `sextant models ...`: the registry's review workflow from the command line. The requests and
+//! answers are `sextant-client`'s (typed); this module parses nothing but arguments and prints.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use serde_json::{Value, json};
+use sextant_client::{Client, ClientError, ModelSummary};
 use sextant_types::UtcDateTime;
+use sextant_types::registry::{AuditEntry, Decision, VersionReview};
 
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::env;
@@ -23,92 +25,34 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-struct Client {
-    base: String,
-    user: Option<String>,
-    agent: ureq::Agent,
+/// The client for `--tracking-uri` (or MLFLOW_TRACKING_URI), sending the environment's
+/// credentials and `X-Sextant-User: <--user>` (which a server with --auth ignores).
+pub(crate) fn client(tracking_uri: Option<String>, user: Option<String>) -> Result<Client> {
+    let user = user
+        .or_else(|| std::env::var(env::SEXTANT_USER).ok())
+        .or_else(|| std::env::var("USER").ok());
+    Ok(Client::from_env(tracking_uri)?.with_user(user))
 }
 
-/// One path segment, percent-encoded (model names may hold `/`, spaces, ...).
-fn seg(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-impl Client {
-    fn new(tracking_uri: Option<String>, user: Option<String>) -> Result<Self> {
-        let base = tracking_uri
-            .or_else(|| std::env::var(env::MLFLOW_TRACKING_URI).ok())
-            .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| {
-                anyhow!(
-                    "no tracking server given\nhint: pass --tracking-uri http://HOST:PORT or set \
-                     MLFLOW_TRACKING_URI"
-                )
-            })?;
-        if !base.starts_with("http://") && !base.starts_with("https://") {
-            bail!("the tracking URI must be an http:// or https:// URL, got '{base}'");
-        }
-        let user = user
-            .or_else(|| std::env::var(env::SEXTANT_USER).ok())
-            .or_else(|| std::env::var("USER").ok())
-            .filter(|u| !u.trim().is_empty());
-        Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
-            user,
-            agent: ureq::AgentBuilder::new()
-                .timeout(std::time::Duration::from_secs(60))
-                .build(),
-        })
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
-        let url = format!("{}/api/sextant/v1/{path}", self.base);
-        let mut req = self.agent.request(method, &url);
-        if let Some(u) = &self.user {
-            req = req.set("X-Sextant-User", u);
-        }
-        let resp = match body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        match resp {
-            Ok(r) => r
-                .into_json::<Value>()
-                .with_context(|| format!("the server's answer to {method} {url} is not JSON")),
-            Err(ureq::Error::Status(code, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                let msg = serde_json::from_str::<Value>(&text)
-                    .ok()
-                    .and_then(|v| v["message"].as_str().map(str::to_owned))
-                    .unwrap_or_else(|| format!("HTTP {code} from {url}: {text}"));
-                if code == 404 && msg.contains("No endpoint") {
-                    bail!(
-                        "{msg}\nhint: is {} a Sextant server? `sextant models` needs Sextant's \
-                         registry API",
-                        self.base
-                    );
-                }
-                Err(Refused(msg).into())
-            }
-            Err(e) => Err(anyhow!(
-                "cannot reach the tracking server at {}: {e}\nhint: start it with `sextant \
-                 server`, or check --tracking-uri / MLFLOW_TRACKING_URI",
-                self.base
-            )),
-        }
+/// A failed call, for the command line: a refusal by the server exits 1 with its message; a
+/// server that wants credentials, an unreachable one, or one that is not a Sextant server
+/// exits 2 with a hint.
+pub(crate) fn cli_error(e: ClientError, base: &str) -> anyhow::Error {
+    match e {
+        ClientError::Api {
+            status, message, ..
+        } if status == 404 && message.contains("No endpoint") => anyhow!(
+            "{message}\nhint: is {base} a Sextant server? this command needs Sextant's own API \
+             (/api/sextant/v1)"
+        ),
+        ClientError::Api { message, .. } => Refused(message).into(),
+        e @ ClientError::PermissionDenied { .. } => Refused(e.to_string()).into(),
+        e => e.into(),
     }
 }
 
 /// A column-aligned table.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -153,63 +97,46 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn status_label(st: &str) -> &str {
-    match st {
-        "pending_review" => "pending review",
-        other => other,
-    }
-}
-
-fn print_review(r: &Value) {
-    let r = &r["review"];
-    println!(
-        "{} version {}: {}",
-        s(&r["name"]),
-        s(&r["version"]),
-        status_label(r["status"].as_str().unwrap_or(""))
-    );
-    if let Some(by) = r["decided_by"].as_str() {
+fn print_review(r: &VersionReview) {
+    println!("{} version {}: {}", r.name, r.version, r.status.label());
+    if let Some(by) = &r.decided_by {
         println!(
             "  decided by {by} at {} UTC{}",
-            UtcDateTime::from_millis(r["decided_at"].as_i64().unwrap_or(0)).seconds(),
-            if r["overrode_failed_checks"].as_bool() == Some(true) {
+            UtcDateTime::from_millis(r.decided_at.unwrap_or(0)).seconds(),
+            if r.overrode_failed_checks {
                 " (overriding failed checks)"
             } else {
                 ""
             }
         );
     }
-    if let Some(c) = r["comment"].as_str() {
+    if let Some(c) = &r.comment {
         println!("  comment: {c}");
     }
-    if let Some(rep) = r["report"].as_str() {
+    if let Some(rep) = &r.report {
         println!("  report: {rep}");
     }
-    for c in r["checks"].as_array().into_iter().flatten() {
+    for c in &r.checks {
         println!(
             "  check {}: {}{}",
-            s(&c["name"]),
-            if c["passed"].as_bool() == Some(true) {
-                "passed"
+            c.name,
+            if c.passed { "passed" } else { "FAILED" },
+            if c.details.is_empty() {
+                String::new()
             } else {
-                "FAILED"
-            },
-            c["details"]
-                .as_str()
-                .filter(|d| !d.is_empty())
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
+                format!(" ({})", c.details)
+            }
         );
     }
 }
 
-fn details_text(e: &Value) -> String {
-    let d = &e["details"];
+fn details_text(e: &AuditEntry) -> String {
+    let d = &e.details;
     let mut parts = Vec::new();
-    if let Some(c) = e["comment"].as_str() {
+    if let Some(c) = &e.comment {
         parts.push(format!("\"{c}\""));
     }
-    match e["action"].as_str().unwrap_or("") {
+    match e.action.as_str() {
         "set_alias" => {
             parts.push(format!("alias={}", s(&d["alias"])));
             if !d["previous_version"].is_null() {
@@ -248,53 +175,59 @@ fn details_text(e: &Value) -> String {
     parts.join(" ")
 }
 
-pub fn run(args: ModelsArgs) -> Result<ExitCode> {
-    let c = Client::new(args.tracking_uri.clone(), args.user.clone())?;
-    let json_out = args.json;
-    let show = |v: &Value| -> Result<()> {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        Ok(())
-    };
-    match args.command {
-        ModelsCommand::List => {
-            let v = c.call("GET", "models", None)?;
-            if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
-            }
-            let rows: Vec<Vec<String>> = v["models"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|m| {
-                    let aliases: Vec<String> = m["aliases"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|a| {
-                            format!(
-                                "{}={}{}",
-                                s(&a["alias"]),
-                                s(&a["version"]),
-                                if a["protected"].as_bool() == Some(true) {
-                                    " (protected)"
-                                } else {
-                                    ""
-                                }
-                            )
-                        })
-                        .collect();
-                    vec![
-                        s(&m["name"]),
-                        s(&m["latest_version"]),
-                        s(&m["versions"]),
-                        s(&m["pending_review"]),
-                        s(&m["approved"]),
-                        s(&m["rejected"]),
-                        aliases.join(", "),
-                    ]
+/// Print the server's answer as pretty JSON (for scripts).
+fn print_json(answer: &Value) -> Result<ExitCode> {
+    println!("{}", serde_json::to_string_pretty(answer)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_rows(models: &[ModelSummary]) -> Vec<Vec<String>> {
+    models
+        .iter()
+        .map(|m| {
+            let aliases: Vec<String> = m
+                .aliases
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}={}{}",
+                        a.alias,
+                        a.version,
+                        if a.protected { " (protected)" } else { "" }
+                    )
                 })
                 .collect();
-            if rows.is_empty() {
+            vec![
+                m.name.clone(),
+                m.latest_version.clone().unwrap_or_default(),
+                m.versions.to_string(),
+                m.pending_review.to_string(),
+                m.approved.to_string(),
+                m.rejected.to_string(),
+                aliases.join(", "),
+            ]
+        })
+        .collect()
+}
+
+pub fn run(args: ModelsArgs) -> Result<ExitCode> {
+    let c = client(args.tracking_uri.clone(), args.user.clone())?;
+    let base = c.base_url().to_owned();
+    run_with(&c, args).map_err(|e| match e.downcast::<ClientError>() {
+        Ok(ce) => cli_error(ce, &base),
+        Err(other) => other,
+    })
+}
+
+fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
+    let json_out = args.json;
+    match args.command {
+        ModelsCommand::List => {
+            let models = c.list_models()?;
+            if json_out {
+                return print_json(&json!({ "models": models }));
+            }
+            if models.is_empty() {
                 println!("no registered models");
             } else {
                 print!(
@@ -304,54 +237,40 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
                             "NAME", "LATEST", "VERSIONS", "PENDING", "APPROVED", "REJECTED",
                             "ALIASES"
                         ],
-                        &rows
+                        &list_rows(&models)
                     )
                 );
             }
         }
         ModelsCommand::Show { name } => {
-            let v = c.call("GET", &format!("models/{}", seg(&name)), None)?;
+            let d = c.show_model(&name)?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                return Ok(ExitCode::SUCCESS);
             }
-            let m = &v["model"];
-            println!("{}", s(&m["name"]));
-            if let Some(d) = m["description"].as_str().filter(|d| !d.is_empty()) {
-                println!("  {d}");
+            println!("{}", d.model.name);
+            if !d.model.description.is_empty() {
+                println!("  {}", d.model.description);
             }
-            let protected: Vec<String> = v["protected_aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(s)
-                .collect();
             println!(
                 "protected aliases: {}\n",
-                if protected.is_empty() {
+                if d.protected_aliases.is_empty() {
                     "none".to_owned()
                 } else {
-                    protected.join(", ")
+                    d.protected_aliases.join(", ")
                 }
             );
-            let rows: Vec<Vec<String>> = v["versions"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|ver| {
-                    let aliases: Vec<String> = ver["aliases"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(s)
-                        .collect();
+            let rows: Vec<Vec<String>> = d
+                .versions
+                .iter()
+                .map(|v| {
                     vec![
-                        s(&ver["version"]),
-                        status_label(ver["review_status"].as_str().unwrap_or("")).to_owned(),
-                        s(&ver["current_stage"]),
-                        aliases.join(", "),
-                        s(&ver["run_id"]),
-                        UtcDateTime::from_millis(ver["creation_timestamp"].as_i64().unwrap_or(0))
-                            .seconds(),
+                        v.version.version.clone(),
+                        v.review_status.label().to_owned(),
+                        v.version.current_stage.clone(),
+                        v.version.aliases.join(", "),
+                        v.version.run_id.clone(),
+                        UtcDateTime::from_millis(v.version.creation_timestamp).seconds(),
                     ]
                 })
                 .collect();
@@ -378,50 +297,36 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
             message,
             override_failed_checks,
         } => {
-            let v = c.call(
-                "POST",
-                &format!("models/{}/versions/{}/review", seg(&name), seg(&version)),
-                Some(json!({
-                    "decision": if approve { "approve" } else { "reject" },
-                    "comment": message,
-                    "override_failed_checks": override_failed_checks,
-                })),
-            )?;
+            let decision = if approve {
+                Decision::Approve
+            } else {
+                Decision::Reject
+            };
+            let r = c.decide(&name, &version, decision, &message, override_failed_checks)?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "review": r }));
             }
-            print_review(&v);
+            print_review(&r);
         }
         ModelsCommand::Promote {
             name,
             version,
             alias,
         } => {
-            let v = c.call(
-                "PUT",
-                &format!("models/{}/aliases/{}", seg(&name), seg(&alias)),
-                Some(json!({ "version": version })),
-            )?;
+            let v = c.promote(&name, &alias, &version)?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "model_version": v }));
             }
-            println!(
-                "{name}@{alias} -> version {}",
-                s(&v["model_version"]["version"])
-            );
+            println!("{name}@{alias} -> version {}", v.version);
         }
         ModelsCommand::Protect {
             name,
             alias,
             unprotect,
         } => {
-            let v = c.call(
-                if unprotect { "DELETE" } else { "PUT" },
-                &format!("models/{}/protected-aliases/{}", seg(&name), seg(&alias)),
-                None,
-            )?;
+            let protected = c.protect_alias(&name, &alias, !unprotect)?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "protected_aliases": protected }));
             }
             println!(
                 "{name}: alias '{alias}' is {}",
@@ -440,49 +345,42 @@ pub fn run(args: ModelsArgs) -> Result<ExitCode> {
             failed: _,
             details,
         } => {
-            let v = c.call(
-                "POST",
-                &format!("models/{}/versions/{}/checks", seg(&name), seg(&version)),
-                Some(json!({ "name": check, "passed": passed, "details": details.unwrap_or_default() })),
+            let r = c.record_check(
+                &name,
+                &version,
+                &check,
+                passed,
+                &details.unwrap_or_default(),
             )?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "review": r }));
             }
-            print_review(&v);
+            print_review(&r);
         }
         ModelsCommand::Report {
             name,
             version,
             path,
         } => {
-            let v = c.call(
-                "PUT",
-                &format!("models/{}/versions/{}/report", seg(&name), seg(&version)),
-                Some(json!({ "path": path })),
-            )?;
+            let r = c.set_report(&name, &version, &path)?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "review": r }));
             }
-            print_review(&v);
+            print_review(&r);
         }
         ModelsCommand::Log { name, version } => {
-            let q = version
-                .map(|v| format!("?version={}", seg(&v)))
-                .unwrap_or_default();
-            let v = c.call("GET", &format!("models/{}/audit{q}", seg(&name)), None)?;
+            let entries = c.audit_log(&name, version.as_deref())?;
             if json_out {
-                return show(&v).map(|()| ExitCode::SUCCESS);
+                return print_json(&json!({ "entries": entries }));
             }
-            let rows: Vec<Vec<String>> = v["entries"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let rows: Vec<Vec<String>> = entries
+                .iter()
                 .map(|e| {
                     vec![
-                        UtcDateTime::from_millis(e["timestamp"].as_i64().unwrap_or(0)).seconds(),
-                        s(&e["version"]),
-                        s(&e["action"]),
-                        s(&e["actor"]),
+                        UtcDateTime::from_millis(e.timestamp).seconds(),
+                        e.version.clone().unwrap_or_default(),
+                        e.action.clone(),
+                        e.actor.clone(),
                         details_text(e),
                     ]
                 })
@@ -544,12 +442,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(seg("a b/c"), "a%20b%2Fc");
-        assert_eq!(seg("fraud-detector_1.0"), "fraud-detector_1.0");
     }
 
     #[test]
