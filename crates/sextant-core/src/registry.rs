@@ -512,7 +512,10 @@ impl RegistryService {
         };
         let path = path.trim_matches('/');
         Err(CoreError::Conflict(format!(
-            "Artifact path '{path}' would change the approved files of version {} of registered              model '{}' (files under '{}'): what was approved is what is served, so approved              files never change. Log the new files and register them as a new version, or              reject version {} first (the audit log records both).",
+            "Artifact path '{path}' would change the approved files of version {} of registered \
+             model '{}' (files under '{}'): what was approved is what is served, so approved \
+             files never change. Log the new files and register them as a new version, or \
+             reject version {} first (the audit log records both).",
             first.version, first.name, first.root, first.version
         )))
     }
