@@ -12,6 +12,7 @@ use sextant_types::registry::{AuditEntry, Decision, VersionReview};
 
 use crate::cli::{ModelsArgs, ModelsCommand};
 use crate::env;
+use crate::printer::{out, outln};
 
 /// A refused action (a rule said no, or the input was bad): exit status 1.
 #[derive(Debug)]
@@ -98,9 +99,9 @@ fn s(v: &Value) -> String {
 }
 
 fn print_review(r: &VersionReview) {
-    println!("{} version {}: {}", r.name, r.version, r.status.label());
+    outln!("{} version {}: {}", r.name, r.version, r.status.label());
     if let Some(by) = &r.decided_by {
-        println!(
+        outln!(
             "  decided by {by} at {} UTC{}",
             UtcDateTime::from_millis(r.decided_at.unwrap_or(0)).seconds(),
             if r.overrode_failed_checks {
@@ -111,13 +112,13 @@ fn print_review(r: &VersionReview) {
         );
     }
     if let Some(c) = &r.comment {
-        println!("  comment: {c}");
+        outln!("  comment: {c}");
     }
     if let Some(rep) = &r.report {
-        println!("  report: {rep}");
+        outln!("  report: {rep}");
     }
     for c in &r.checks {
-        println!(
+        outln!(
             "  check {}: {}{}",
             c.name,
             if c.passed { "passed" } else { "FAILED" },
@@ -177,7 +178,7 @@ fn details_text(e: &AuditEntry) -> String {
 
 /// Print the server's answer as pretty JSON (for scripts).
 fn print_json(answer: &Value) -> Result<ExitCode> {
-    println!("{}", serde_json::to_string_pretty(answer)?);
+    outln!("{}", serde_json::to_string_pretty(answer)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,9 +229,9 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
                 return print_json(&json!({ "models": models }));
             }
             if models.is_empty() {
-                println!("no registered models");
+                outln!("no registered models");
             } else {
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -245,14 +246,14 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
         ModelsCommand::Show { name } => {
             let d = c.show_model(&name)?;
             if json_out {
-                println!("{}", serde_json::to_string_pretty(&d)?);
+                outln!("{}", serde_json::to_string_pretty(&d)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{}", d.model.name);
+            outln!("{}", d.model.name);
             if !d.model.description.is_empty() {
-                println!("  {}", d.model.description);
+                outln!("  {}", d.model.description);
             }
-            println!(
+            outln!(
                 "protected aliases: {}\n",
                 if d.protected_aliases.is_empty() {
                     "none".to_owned()
@@ -274,7 +275,7 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(
                     &[
@@ -317,7 +318,7 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
             if json_out {
                 return print_json(&json!({ "model_version": v }));
             }
-            println!("{name}@{alias} -> version {}", v.version);
+            outln!("{name}@{alias} -> version {}", v.version);
         }
         ModelsCommand::Protect {
             name,
@@ -328,7 +329,7 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
             if json_out {
                 return print_json(&json!({ "protected_aliases": protected }));
             }
-            println!(
+            outln!(
                 "{name}: alias '{alias}' is {}",
                 if unprotect {
                     "no longer protected"
@@ -385,7 +386,7 @@ fn run_with(c: &Client, args: ModelsArgs) -> Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print!(
+            out!(
                 "{}",
                 table(
                     &["TIME (UTC)", "VERSION", "ACTION", "ACTOR", "DETAILS"],

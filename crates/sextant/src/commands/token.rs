@@ -10,6 +10,7 @@ use sextant_types::UtcDateTime;
 
 use super::models::{cli_error, table};
 use crate::cli::{TokenArgs, TokenCommand};
+use crate::printer::{out, outln};
 
 pub fn run(args: TokenArgs) -> Result<ExitCode> {
     let c = Client::from_env(args.tracking_uri.clone())?;
@@ -52,10 +53,10 @@ fn run_with(c: &Client, args: TokenArgs) -> Result<ExitCode> {
         TokenCommand::Create { name, expires } => {
             let t = c.create_token(&name, expires)?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&t)?);
+                outln!("{}", serde_json::to_string_pretty(&t)?);
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "Created token '{}' (id {}) for {}, expires {}.\n",
                 t.token.name,
                 t.token.id,
@@ -65,27 +66,28 @@ fn run_with(c: &Client, args: TokenArgs) -> Result<ExitCode> {
                     |e| format!("{} UTC", UtcDateTime::from_millis(e).seconds())
                 )
             );
-            println!("    {}\n", t.secret);
-            println!(
+            outln!("    {}\n", t.secret);
+            outln!(
                 "This secret will not be shown again: store it now (e.g. as a CI secret \
                  variable).\nUse it as the mlflow client and every sextant command do:\n  \
                  export MLFLOW_TRACKING_TOKEN={}\nRevoke it with: sextant token revoke {}",
-                t.secret, t.token.id
+                t.secret,
+                t.token.id
             );
         }
         TokenCommand::List { all } => {
             let tokens = c.list_tokens(all)?;
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "tokens": tokens }))?
                 );
                 return Ok(ExitCode::SUCCESS);
             }
             if tokens.is_empty() {
-                println!("no tokens (create one with `sextant token create --name ci`)");
+                outln!("no tokens (create one with `sextant token create --name ci`)");
             } else {
-                print!(
+                out!(
                     "{}",
                     table(
                         &[
@@ -104,12 +106,12 @@ fn run_with(c: &Client, args: TokenArgs) -> Result<ExitCode> {
         TokenCommand::Revoke { id } => {
             c.revoke_token(&id)?;
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&json!({ "id": id, "revoked": true }))?
                 );
             } else {
-                println!("revoked token {id}: requests with it are refused from now on");
+                outln!("revoked token {id}: requests with it are refused from now on");
             }
         }
     }
