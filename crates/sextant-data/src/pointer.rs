@@ -99,7 +99,9 @@ impl PointerFile {
     }
 }
 
-/// Check one output's fields (shared with `dvc.lock`).
+/// Check one output's fields beyond its hash. The hash was checked as it was read: `md5` is an
+/// [`Oid`], the same type `dvc.lock` and run-cache entries (`sextant_pipeline::lock::LockItem`)
+/// parse their hashes into, so every file a path can come from is held to one rule.
 pub(crate) fn validate_out(out: &Out) -> std::result::Result<(), String> {
     if out.path.is_empty() {
         return Err("empty path".into());
