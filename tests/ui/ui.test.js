@@ -30,6 +30,7 @@ const browserPath = process.env.SEXTANT_CHROMIUM || '/usr/bin/chromium';
 
 let server, base, data, browser, ctx, page, workdir;
 const consoleErrors = [];
+const servers = []; // every server this file started, stopped by PID
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -40,11 +41,60 @@ function freePort() {
 }
 
 function stopServer() {
-  if (server && server.exitCode === null && server.pid) {
-    try { process.kill(server.pid, 'SIGTERM'); } catch { /* already gone */ }
+  for (const s of servers) {
+    if (s.exitCode === null && s.pid) {
+      try { process.kill(s.pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
   }
 }
 process.on('exit', stopServer);
+
+/** Start `sextant server` on a free port over a fresh store in `dir`; resolves once /health
+ * answers. `extra` are more flags, `env` more variables. */
+async function startSextant(dir, extra = [], env = {}) {
+  fs.mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logPath = path.join(dir, 'server.log');
+  const log = fs.openSync(logPath, 'w');
+  const proc = spawn(bin, ['server', '--host', '127.0.0.1', '--port', String(port),
+    '--backend-store-uri', `sqlite:///${path.join(dir, 'store.db')}`, '--artifacts-destination', path.join(dir, 'artifacts'), ...extra],
+  { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
+  servers.push(proc);
+  for (let i = 0; ; i++) {
+    try { if ((await fetch(`${url}/health`)).ok) break; } catch { /* not up yet */ }
+    if (proc.exitCode !== null || i > 200) throw new Error(`server did not start:\n${fs.readFileSync(logPath, 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, url };
+}
+
+/** Launch Chromium, retrying a failed launch (a fresh clone once failed 10 of 10 launches,
+ * then passed on rerun): each attempt gets a fresh profile, and Chromium's own output is
+ * printed when an attempt fails. */
+async function launchChromium(dir, attempts = 4) {
+  let last;
+  for (let i = 1; i <= attempts; i++) {
+    const lines = [];
+    try {
+      return await chromium.launchPersistentContext(path.join(dir, `chromium-${i}`), {
+        executablePath: browserPath,
+        headless: true,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+          '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        viewport: { width: 1280, height: 800 },
+        timeout: 60000,
+        logger: { isEnabled: (name) => name === 'browser', log: (name, severity, message) => lines.push(String(message)) },
+      });
+    } catch (e) {
+      last = e;
+      console.log(`# Chromium launch ${i}/${attempts} failed: ${e.message.split('\n')[0]}`);
+      for (const l of lines.slice(-40)) console.log(`#   chromium: ${l}`);
+      await new Promise((r) => setTimeout(r, 1000 * i));
+    }
+  }
+  throw new Error(`Chromium did not start after ${attempts} attempts: ${last && last.message}`);
+}
 
 before(async () => {
   fs.mkdirSync(shots, { recursive: true });
@@ -52,17 +102,7 @@ before(async () => {
   assert.ok(fs.existsSync(bin), `no sextant binary at ${bin} (build it, or set SEXTANT_BIN)`);
   assert.ok(fs.existsSync(browserPath), `no Chromium at ${browserPath} (apt-get install chromium, or set SEXTANT_CHROMIUM)`);
   workdir = fs.mkdtempSync(path.join(os.tmpdir(), 'sextant-ui-'));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  const log = fs.openSync(path.join(workdir, 'server.log'), 'w');
-  server = spawn(bin, ['server', '--host', '127.0.0.1', '--port', String(port),
-    '--backend-store-uri', `sqlite:///${path.join(workdir, 'store.db')}`, '--artifacts-destination', path.join(workdir, 'artifacts')],
-  { stdio: ['ignore', log, log] });
-  for (let i = 0; ; i++) {
-    try { if ((await fetch(`${base}/health`)).ok) break; } catch { /* not up yet */ }
-    if (server.exitCode !== null || i > 200) throw new Error(`server did not start:\n${fs.readFileSync(path.join(workdir, 'server.log'), 'utf8')}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  ({ proc: server, url: base } = await startSextant(workdir));
   const t0 = Date.now();
   const fill = spawnSync(python, [path.join(here, 'fill.py'), '--long', process.env.SEXTANT_UI_LONG || '1000000', '--big', process.env.SEXTANT_UI_BIG || '10000'],
     { env: { ...process.env, MLFLOW_TRACKING_URI: base }, encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -70,13 +110,7 @@ before(async () => {
   data = JSON.parse(fill.stdout.trim().split('\n').pop());
   console.log(`# filled in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${data.long_points} points of 'long' (${data.long_seconds}s), ${data.big_runs ?? 0} big runs (${data.big_seconds ?? 0}s)`);
   // A fresh user-data-dir per session (playwright-core wants it as an argument here).
-  ctx = await chromium.launchPersistentContext(path.join(workdir, 'chromium'), {
-    executablePath: browserPath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 800 },
-  });
+  ctx = await launchChromium(workdir);
   browser = ctx;
   page = ctx.pages()[0] || await ctx.newPage();
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
@@ -95,11 +129,28 @@ const api = async (p, init) => {
   return { status: r.status, body: await r.json() };
 };
 
+/** Wait until `fn(arg)`, run in the page, is truthy (polled every 50 ms). Not Playwright's
+ * waitForFunction: that compiles the function from a string inside the page, which the UI's
+ * Content-Security-Policy (script-src 'self', no 'unsafe-eval') refuses, as it should. */
+async function waitFn(pg, fn, arg, { timeout = 30000 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    let v;
+    try { v = await pg.evaluate(fn, arg); } catch (e) {
+      // A navigation replaced the page's context mid-call: try again.
+      if (!/context was destroyed|navigat/i.test(String(e))) throw e;
+    }
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${String(fn).slice(0, 200)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Wait until the page routed for the current URL has finished rendering. A hash-only
  * `goto` returns before the page's hashchange handler runs, so `data-state=ready` alone may
  * still be the previous page's: `data-hash` is the hash of the page that finished. */
 async function ready() {
-  await page.waitForFunction(() => {
+  await waitFn(page, () => {
     const m = document.querySelector('main');
     return m?.dataset.state === 'ready' && m.dataset.hash === location.hash;
   });
@@ -124,7 +175,7 @@ async function check(name, { allow = [], chart = false, console: expectedLogs = 
   if (chart) {
     // Charts load after the page is ready (their data comes in its own request): give them
     // time to draw, then require points in every one.
-    await page.waitForFunction(() => {
+    await waitFn(page, () => {
       const boxes = [...document.querySelectorAll('.chart-box')];
       return boxes.length > 0 && boxes.every((e) => Number(e.dataset.points || 0) > 0);
     }, null, { timeout: 15000 }).catch(() => {});
@@ -143,7 +194,7 @@ test('experiments list shows run counts and last activity', async () => {
   const row = expRow('ui-demo');
   await row.waitFor();
   const expected = data.run_ids.length + 1; // the 12 runs and the long one
-  await page.waitForFunction((id) => document.querySelector(`tr[data-id="${id}"] td[data-col=runs]`)?.textContent !== '…', data.experiment_id);
+  await waitFn(page, (id) => document.querySelector(`tr[data-id="${id}"] td[data-col=runs]`)?.textContent !== '…', data.experiment_id);
   assert.equal(await row.locator('td[data-col=runs]').innerText(), String(expected));
   assert.match(await row.locator('td[data-col=last]').innerText(), /^\d{4}-\d\d-\d\d /);
   await check('01-experiments');
@@ -164,10 +215,10 @@ test('experiments: create, rename, delete and restore', async () => {
   await expRow('ui-scratch-renamed').waitFor();
   page.once('dialog', (d) => d.accept());
   await expRow('ui-scratch-renamed').locator('text=Delete').click();
-  await page.waitForFunction(() => ![...document.querySelectorAll('#experiments-table td')].some((t) => t.textContent === 'ui-scratch-renamed'));
+  await waitFn(page, () => ![...document.querySelectorAll('#experiments-table td')].some((t) => t.textContent === 'ui-scratch-renamed'));
   await open('/?deleted=1');
   await expRow('ui-scratch-renamed').locator('text=Restore').click();
-  await page.waitForFunction(() => location.hash.indexOf('deleted') < 0);
+  await waitFn(page, () => location.hash.indexOf('deleted') < 0);
   await expRow('ui-scratch-renamed').waitFor();
   await check('02-experiments-after-restore');
 });
@@ -202,7 +253,7 @@ test('runs table: browse, sort, filter (valid and invalid), URL state', async ()
   const filter = "params.model = 'vit' and metrics.loss < 5";
   await page.fill('#filter', filter);
   await page.press('#filter', 'Enter');
-  await page.waitForFunction(() => location.hash.includes('f='));
+  await waitFn(page, () => location.hash.includes('f='));
   await ready();
   const want = (await runsSearch(filter, 'metrics.`accuracy` DESC')).body.runs || [];
   assert.ok(want.length > 0);
@@ -238,7 +289,7 @@ test('runs table: keyboard opens a run; paging', async () => {
   const focusedId = await page.evaluate(() => document.activeElement.dataset.runId);
   assert.ok(focusedId, 'a row has focus');
   await page.click('#next-page');
-  await page.waitForFunction(() => location.hash.includes('pt='));
+  await waitFn(page, () => location.hash.includes('pt='));
   await ready();
   assert.equal(await page.locator('#runs-table tbody tr').count(), data.run_ids.length + 1 - 10);
   await check('07-runs-page-2');
@@ -266,7 +317,7 @@ test('run page: info, params, metrics chart, records, datasets, artifacts of eve
   // Chromium logs the script it refused to run in the sandboxed report: that is the point.
   const art = async (p, kind, name) => {
     await page.click(`#artifact-tree button[data-path="${p}"]`);
-    await page.waitForFunction(([k, p2]) => document.querySelector('#artifact-preview')?.dataset.kind === k && document.querySelector('#artifact-preview strong')?.textContent === p2, [kind, p]);
+    await waitFn(page, ([k, p2]) => document.querySelector('#artifact-preview')?.dataset.kind === k && document.querySelector('#artifact-preview strong')?.textContent === p2, [kind, p]);
     const href = await page.getAttribute('#artifact-download', 'href');
     assert.equal((await fetch(base + href)).status, 200, `download link of ${p}`);
     await check(name, { console: [/Blocked script execution in 'about:srcdoc'/] });
@@ -299,7 +350,7 @@ test('run page: info, params, metrics chart, records, datasets, artifacts of eve
 test('chart of a long metric: downsampled, spike kept, log scale, smoothing, zoom', async () => {
   const t0 = Date.now();
   await open(`/runs/${data.long_run_id}`);
-  await page.waitForFunction(() => Number(document.querySelector('#run-chart .chart-box')?.dataset.points) > 0);
+  await waitFn(page, () => Number(document.querySelector('#run-chart .chart-box')?.dataset.points) > 0);
   const ms = Date.now() - t0;
   console.log(`# chart of ${data.long_points.toLocaleString('en')} points drawn in ${ms} ms`);
   const n = Number(await page.getAttribute('#run-chart .chart-box', 'data-points'));
@@ -319,7 +370,7 @@ test('chart of a long metric: downsampled, spike kept, log scale, smoothing, zoo
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.55, box.y + box.height / 2, { steps: 5 });
   await page.mouse.up();
-  await page.waitForFunction(() => /zoomed range/.test(document.querySelector('#chart-info').textContent));
+  await waitFn(page, () => /zoomed range/.test(document.querySelector('#chart-info').textContent));
   await check('18-chart-zoomed', { chart: true });
 });
 
@@ -337,7 +388,7 @@ test('compare three runs: params diff, metrics, overlaid chart, scatter', async 
   const differing = keys.filter((k) => new Set(runs.map((r) => r.data.params.find((p) => p.key === k)?.value)).size > 1).sort();
   assert.deepEqual(await page.$$eval('#compare-params tr.diff', (trs) => trs.map((t) => t.dataset.key).sort()), differing);
   assert.ok(differing.length > 0);
-  await page.waitForFunction(() => Number(document.querySelector('#compare-chart .chart-box')?.dataset.series) === 3);
+  await waitFn(page, () => Number(document.querySelector('#compare-chart .chart-box')?.dataset.series) === 3);
   assert.equal(await page.getAttribute('#compare-scatter', 'data-points'), '3');
   await check('19-compare', { chart: true });
   await page.selectOption('#scatter-x', 'params:layers');
@@ -354,7 +405,7 @@ test('models: approve a version, fail to promote an unapproved one to a protecte
   await open(`/models/${data.model}?v=1`);
   await page.fill('#review-comment', 'metrics look good');
   await page.click('#approve-btn');
-  await page.waitForFunction(() => document.querySelector('#review-status')?.textContent === 'approved');
+  await waitFn(page, () => document.querySelector('#review-status')?.textContent === 'approved');
   const review = (await api(`/api/sextant/v1/models/${data.model}/versions/1/review`)).body.review;
   assert.equal(review.status, 'approved');
   assert.equal(review.comment, 'metrics look good');
@@ -420,4 +471,76 @@ test('speed: first paint of the runs table of a 10,000-run experiment (printed, 
   assert.equal(await page.locator('#runs-table tbody tr').count(), 100);
   console.log(`# runs table of ${data.big_runs.toLocaleString('en')} runs (sorted by a metric): first paint ${times.join(', ')} ms`);
   await check('26-runs-big');
+});
+
+test('auth: sign in through the form, see who is signed in, sign out; a wrong password is refused', async () => {
+  const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+  const { url: authBase } = await startSextant(path.join(workdir, 'auth'), ['--auth', '--admin-user', 'admin'],
+    { SEXTANT_ADMIN_PASSWORD: password });
+  const basic = 'Basic ' + Buffer.from(`admin:${password}`).toString('base64');
+  // Data to see once signed in, created with the admin's credentials (none: 401).
+  const exp = `auth-demo-${Date.now()}`;
+  const create = (headers) => fetch(`${authBase}/api/2.0/mlflow/experiments/create`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: exp }) });
+  assert.equal((await create({})).status, 401);
+  assert.equal((await create({ authorization: basic })).status, 200);
+
+  const p = await ctx.newPage();
+  const logged = [];
+  p.on('console', (m) => { if (m.type() === 'error') logged.push(m.text()); });
+  p.on('pageerror', (e) => logged.push(String(e)));
+  try {
+    // No session: the page sends the browser to the sign-in form, never to a Basic prompt.
+    const first = await p.goto(`${authBase}/`);
+    assert.equal(first.status(), 200);
+    await p.waitForSelector('#login-form');
+    assert.match(p.url(), /\/login\?next=/);
+    await p.screenshot({ path: path.join(shots, '27-login.png'), fullPage: true });
+
+    // A wrong password: an error under the form, still on the form.
+    await p.fill('#login-username', 'admin');
+    await p.fill('#login-password', 'not-the-password');
+    await p.click('#login-submit');
+    await p.waitForSelector('#login-error:not([hidden])');
+    assert.match(await p.innerText('#login-error'), /wrong username or password/i);
+    assert.match(p.url(), /\/login/);
+    await p.screenshot({ path: path.join(shots, '28-login-refused.png'), fullPage: true });
+
+    // The right one: back to the page asked for, signed in as admin, with the data.
+    await p.fill('#login-password', password);
+    await p.click('#login-submit');
+    await p.waitForSelector('#signed-in:not([hidden])');
+    assert.equal(await p.innerText('#signed-in-name'), 'admin');
+    await waitFn(p, () => document.querySelector('main')?.dataset.state === 'ready');
+    await p.locator('#experiments-table tbody tr', { hasText: exp }).waitFor();
+    const cookie = (await ctx.cookies(authBase)).find((c) => c.name === 'sextant_session');
+    assert.ok(cookie && cookie.httpOnly && cookie.sameSite === 'Strict', `session cookie: ${JSON.stringify(cookie && { ...cookie, value: '…' })}`);
+    await p.screenshot({ path: path.join(shots, '29-signed-in.png'), fullPage: true });
+
+    // The session ends behind the page's back: its next API call (a 401) goes to the form,
+    // which brings the browser back to the same view after signing in again.
+    await p.evaluate(() => fetch('/api/sextant/v1/session', { method: 'DELETE' }));
+    await p.evaluate(() => { location.hash = '#/models'; });
+    await p.waitForURL(/\/login\?next=/);
+    await p.waitForSelector('#login-form');
+    await p.fill('#login-username', 'admin');
+    await p.fill('#login-password', password);
+    await p.click('#login-submit');
+    await p.waitForURL(/#\/models$/);
+    await p.waitForSelector('#signed-in:not([hidden])');
+
+    // Sign out: back to the form, and the pages need a session again.
+    await p.click('#sign-out');
+    await p.waitForURL(/\/login/);
+    await p.waitForSelector('#login-form');
+    assert.equal((await ctx.cookies(authBase)).filter((c) => c.name === 'sextant_session' && c.value).length, 0, 'the cookie is cleared');
+    await p.goto(`${authBase}/#/`);
+    await p.waitForSelector('#login-form');
+    assert.match(p.url(), /\/login\?next=/);
+    const unexpected = logged.filter((m) => !/status of 401/.test(m));
+    assert.deepEqual(unexpected, [], 'console errors');
+  } finally {
+    await p.close();
+    await ctx.clearCookies();
+  }
 });

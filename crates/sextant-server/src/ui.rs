@@ -3,7 +3,9 @@
 //! The UI talks to the server only through the JSON APIs. Also the routes the UI adds to
 //! Sextant's API ([`crate::handlers::charts`]), and the fallback: unknown `/api/...` and
 //! `/ajax-api/...` paths keep MLflow's JSON 404; other unknown GET paths asked for as HTML
-//! get the UI's page.
+//! get the UI's page; `/login` is the sign-in page (`login.html`, for a server with --auth).
+//! No page carries an inline script or style: the Content-Security-Policy allows the server's
+//! own files only.
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
@@ -74,8 +76,12 @@ fn is_api(path: &str) -> bool {
 pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let path = uri.path();
     if (method == Method::GET || method == Method::HEAD) && !is_api(path) {
-        let rel = path.trim_start_matches('/');
-        let rel = if rel.is_empty() { "index.html" } else { rel };
+        let rel = match path.trim_start_matches('/') {
+            "" => "index.html",
+            // The sign-in page (a server with --auth sends pages there without a session).
+            "login" => "login.html",
+            rel => rel,
+        };
         if let Some(r) = asset(rel) {
             return r;
         }
@@ -107,5 +113,44 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert!(is_api("/api/2.0/mlflow/nope") && is_api("/ajax-api/x") && !is_api("/apix"));
+    }
+
+    #[test]
+    fn no_page_has_inline_script_or_style() {
+        let login = UI.get_file("login.html").and_then(|f| f.contents_utf8());
+        assert!(login.is_some_and(|l| l.contains("/login.js") && l.contains("/login.css")));
+        for f in UI.files().chain(UI.dirs().flat_map(|d| d.files())) {
+            let Some(text) = f.contents_utf8() else {
+                continue;
+            };
+            let name = f.path().display().to_string();
+            if name.ends_with(".html") {
+                let lower = text.to_ascii_lowercase();
+                for (i, _) in lower.match_indices("<script") {
+                    let tag = &lower[i..lower[i..].find('>').map_or(lower.len(), |e| i + e)];
+                    assert!(tag.contains("src="), "{name}: an inline <script>");
+                }
+                assert!(!lower.contains("<style"), "{name}: an inline <style>");
+                assert!(!lower.contains(" style="), "{name}: a style attribute");
+                assert!(!lower.contains(" onclick="), "{name}: an inline handler");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn login_is_the_sign_in_page() {
+        let r = fallback(
+            Method::GET,
+            Uri::from_static("/login?next=/"),
+            HeaderMap::new(),
+        )
+        .await;
+        assert_eq!(r.status(), axum::http::StatusCode::OK);
+        assert_eq!(
+            r.headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+            Some("text/html; charset=utf-8")
+        );
     }
 }

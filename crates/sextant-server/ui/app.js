@@ -6,7 +6,7 @@ import { renderRuns } from './pages/runs.js';
 import { renderRun } from './pages/run.js';
 import { renderCompare } from './pages/compare.js';
 import { renderModels, renderModel } from './pages/models.js';
-import { showError, clearErrors, h } from './util.js';
+import { showError, clearErrors, h, getSession, toLogin, signOut } from './util.js';
 
 // Every page is called as page(el, query, stale): `stale()` turns true once the user has left
 // the page, and a page checks it before anything it does later on its own (a delayed reload,
@@ -74,6 +74,30 @@ function done(main) {
   main.dataset.state = 'ready';
 }
 
-window.addEventListener('hashchange', route);
+/** With auth on: who is signed in, in the header, with Sign out; nobody: the sign-in page.
+ * Returns false when the page is going to the sign-in page. */
+async function signedIn() {
+  const s = await getSession();
+  if (!s.auth_enabled) return true;
+  if (!s.user) {
+    toLogin();
+    return false;
+  }
+  document.getElementById('signed-in-name').textContent = s.user.username;
+  document.getElementById('signed-in').hidden = false;
+  document.getElementById('sign-out').addEventListener('click', () => signOut());
+  return true;
+}
+
 window.addEventListener('unhandledrejection', (ev) => showError(ev.reason));
-route();
+(async () => {
+  let go = true;
+  try {
+    go = await signedIn();
+  } catch (e) {
+    showError(e);
+  }
+  if (!go) return;
+  window.addEventListener('hashchange', route);
+  route();
+})();

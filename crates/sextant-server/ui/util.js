@@ -9,6 +9,8 @@ export function h(tag, attrs = {}, ...children) {
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
     else if (k === 'dataset') Object.assign(el.dataset, v);
+    // Through CSSOM, not a style attribute: the server's CSP refuses inline style attributes.
+    else if (k === 'style') el.style.cssText = v;
     else if (k === 'value') el.value = v;
     else if (k === 'checked') el.checked = !!v;
     else el.setAttribute(k, v === true ? '' : String(v));
@@ -49,7 +51,8 @@ export async function api(path, { method = 'GET', query = null, body = undefined
     if (s) url += '?' + s;
   }
   const init = { method, headers: { ...headers } };
-  const user = localStorage.getItem('sextant.user');
+  // Without auth, who acts is the server's --user or this name; with auth, the signed-in user.
+  const user = authEnabled ? null : localStorage.getItem('sextant.user');
   if (user) init.headers['X-Sextant-User'] = user;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
@@ -64,6 +67,11 @@ export async function api(path, { method = 'GET', query = null, body = undefined
   const text = await res.text();
   let data = null;
   try { data = text ? JSON.parse(text) : {}; } catch { data = null; }
+  if (res.status === 401) {
+    // Signed out (the session expired or was ended elsewhere): sign in again, then come back.
+    toLogin();
+    throw new ApiError('Not signed in: taking you to the sign-in page.', 'UNAUTHENTICATED', 401, path);
+  }
   if (!res.ok) {
     const msg = data && data.message ? data.message : (text || res.statusText || 'request failed');
     throw new ApiError(msg, (data && data.error_code) || `HTTP_${res.status}`, res.status, path);
@@ -72,11 +80,45 @@ export async function api(path, { method = 'GET', query = null, body = undefined
   return data;
 }
 
+/** The session: `{auth_enabled, user: {username, is_admin} | null}` (auth off when the server
+ * has no session endpoint). Sets whether the API calls send X-Sextant-User. */
+let authEnabled = false;
+export async function getSession() {
+  let res;
+  try {
+    res = await fetch('/api/sextant/v1/session', { headers: { Accept: 'application/json' } });
+  } catch (e) {
+    throw new ApiError(`Cannot reach the server (${e.message})`, 'NETWORK', 0, 'session');
+  }
+  if (res.status === 404) return { auth_enabled: false, user: null };
+  const body = await res.json().catch(() => null);
+  if (!res.ok || !body) throw new ApiError(body?.message || `HTTP ${res.status}`, body?.error_code || `HTTP_${res.status}`, res.status, 'session');
+  authEnabled = !!body.auth_enabled;
+  return body;
+}
+
+/** Go to the sign-in page, which comes back here afterwards. */
+export function toLogin() {
+  const here = location.pathname + location.search + location.hash;
+  location.assign('/login?next=' + encodeURIComponent(here));
+}
+
+/** End the session on the server (its cookie is cleared) and go to the sign-in page. */
+export async function signOut() {
+  try {
+    await fetch('/api/sextant/v1/session', { method: 'DELETE' });
+  } finally {
+    location.assign('/login');
+  }
+}
+
 export const mlflow = (endpoint, opts) => api('/api/2.0/mlflow/' + endpoint, opts);
 export const sextant = (endpoint, opts) => api('/api/sextant/v1/' + endpoint, opts);
 
 /** Show an error in the page's banner (never swallowed); returns the banner element. */
 export function showError(e) {
+  // A 401: the browser is already on its way to the sign-in page.
+  if (e && e.code === 'UNAUTHENTICATED') return null;
   const box = document.getElementById('errors');
   const msg = e instanceof Error ? e.message : String(e);
   const code = e && e.code ? e.code : null;
