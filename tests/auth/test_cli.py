@@ -26,7 +26,7 @@ def srv():
             s.stop()
 
 
-def sx(srv, *args, user=None, password=None, token=None, home=None):
+def sx(srv, *args, user=None, password=None, token=None, home=None, cwd=None):
     env = {k: v for k, v in os.environ.items()
            if k not in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
                         "SEXTANT_USER")}
@@ -38,7 +38,7 @@ def sx(srv, *args, user=None, password=None, token=None, home=None):
         env["MLFLOW_TRACKING_PASSWORD"] = password
     if token:
         env["MLFLOW_TRACKING_TOKEN"] = token
-    return subprocess.run([BIN, *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([BIN, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def admin_post(srv, endpoint, body):
@@ -115,3 +115,16 @@ def test_token_create_list_revoke(srv):
     assert p.returncode == 0 and "revoked" in p.stdout, p.stderr
     p = sx(srv, "models", "list", token=secret)
     assert p.returncode == 2 and "MLFLOW_TRACKING_TOKEN" in p.stderr and "revoked" in p.stderr
+
+
+def test_run_sends_the_same_credentials(srv, tmp_path):
+    exp = "cli-run-" + uuid.uuid4().hex[:6]
+    p = subprocess.run([BIN, "run", "-e", exp, "--", "true"], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120, env={**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")},
+                                         "MLFLOW_TRACKING_URI": srv.url, "HOME": str(tmp_path)})
+    assert p.returncode == 2 and "requires authentication" in p.stderr and "hint:" in p.stderr, p
+    p = sx(srv, "run", "-e", exp, "--", "true", user=ADMIN, password=ADMIN_PW, home=str(tmp_path), cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    r = requests.get(f"{srv.url}/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": exp},
+                     auth=(ADMIN, ADMIN_PW), timeout=30)
+    assert r.status_code == 200, r.text
