@@ -139,6 +139,11 @@ impl TrackingService {
         Ok(self.store.delete_experiment_tag(id, key).await?)
     }
 
+    /// Whether the store answers within `within` (for `/health`).
+    pub async fn ping(&self, within: std::time::Duration) -> Result<()> {
+        Ok(self.store.ping(within).await?)
+    }
+
     // --- runs
 
     pub async fn create_run(&self, req: CreateRun) -> Result<Run> {
@@ -160,6 +165,7 @@ impl TrackingService {
             (Some(n), _) | (None, Some(n)) => n,
             (None, None) => names::random_run_name(),
         };
+        v::validate_run_name("run_name", &run_name)?;
         let experiment_id = req
             .experiment_id
             .filter(|e| !e.is_empty())
@@ -187,6 +193,9 @@ impl TrackingService {
         end_time: Option<i64>,
         run_name: Option<String>,
     ) -> Result<RunInfo> {
+        if let Some(n) = &run_name {
+            v::validate_run_name("run_name", n)?;
+        }
         Ok(self
             .store
             .update_run(
@@ -428,6 +437,11 @@ impl TrackingService {
                  {MAX_RESULTS_SEARCH_RUNS}, but got value {max}"
             )));
         }
+        v::list_limit(
+            "experiment_ids",
+            experiment_ids.len(),
+            v::MAX_SEARCH_EXPERIMENT_IDS,
+        )?;
         for e in &experiment_ids {
             if e.trim().parse::<i64>().is_err() {
                 return Err(invalid(format!(
@@ -514,6 +528,11 @@ impl TrackingService {
         experiment_ids: Vec<String>,
         req: SearchRequest,
     ) -> Result<Page<LoggedModel>> {
+        v::list_limit(
+            "experiment_ids",
+            experiment_ids.len(),
+            v::MAX_SEARCH_EXPERIMENT_IDS,
+        )?;
         let filter = search::parse_logged_model_filter(&req.filter)?;
         let order_by = parse_order_by(&req.order_by, search::parse_logged_model_order_by)?;
         Ok(self
@@ -553,6 +572,7 @@ pub(crate) fn parse_order_by<F: PartialEq>(
     raw: &[String],
     parse: impl Fn(&str) -> std::result::Result<search::OrderBy<F>, search::SearchError>,
 ) -> Result<Vec<search::OrderBy<F>>> {
+    v::list_limit("order_by", raw.len(), v::MAX_ORDER_BY_KEYS)?;
     let parsed = raw
         .iter()
         .map(|o| parse(o))

@@ -24,6 +24,13 @@ pub const MAX_INPUT_TAG_KEY_SIZE: usize = 255;
 pub const MAX_INPUT_TAG_VALUE_SIZE: usize = 500;
 pub const MAX_RESULTS_SEARCH_RUNS: u64 = 50000;
 pub const MAX_EXPERIMENTS_LISTED_PER_PAGE: u64 = 50000;
+/// The most `order_by` keys one search may have (each is a join in the query).
+pub const MAX_ORDER_BY_KEYS: usize = 20;
+/// The most experiment ids one run or logged-model search may name.
+pub const MAX_SEARCH_EXPERIMENT_IDS: usize = 1000;
+/// The longest run name: the name is also kept as the `mlflow.runName` tag, whose values are
+/// limited to this length.
+pub const MAX_RUN_NAME_LENGTH: usize = MAX_TAG_VAL_LENGTH;
 
 fn invalid(msg: impl Into<String>) -> CoreError {
     CoreError::InvalidParameter(msg.into())
@@ -80,6 +87,42 @@ pub fn exceeds_maximum_length(path: &str, limit: usize) -> String {
 fn bad_character_message() -> &'static str {
     "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), \
      colon(:) and slashes (/)."
+}
+
+/// Text a store can keep: PostgreSQL cannot store a NUL character in a text column, so one is
+/// refused on every store alike, naming the parameter (`path`) it arrived in.
+pub fn no_nul(path: &str, value: &str) -> Result<()> {
+    match value.find('\0') {
+        None => Ok(()),
+        Some(at) => Err(invalid(nul_message(path, at))),
+    }
+}
+
+/// The message for a NUL character at byte `at` of parameter `path`.
+pub fn nul_message(path: &str, at: usize) -> String {
+    format!(
+        "Invalid value for parameter '{path}' supplied: it contains a NUL character (\\u0000) at \
+         byte {at}, which cannot be stored. Remove it from the value."
+    )
+}
+
+/// A list parameter of a search holds at most `limit` items.
+pub fn list_limit(path: &str, len: usize, limit: usize) -> Result<()> {
+    if len > limit {
+        return Err(invalid(format!(
+            "Invalid value for parameter '{path}' supplied: it has {len} items, more than the \
+             limit of {limit}. Split the request into several."
+        )));
+    }
+    Ok(())
+}
+
+/// A run name is at most [`MAX_RUN_NAME_LENGTH`] characters.
+pub fn validate_run_name(path: &str, name: &str) -> Result<()> {
+    if name.chars().count() > MAX_RUN_NAME_LENGTH {
+        return Err(invalid(exceeds_maximum_length(path, MAX_RUN_NAME_LENGTH)));
+    }
+    Ok(())
 }
 
 /// `posixpath.normpath`.

@@ -8,6 +8,10 @@
 //! Errors carry the byte span of the offending token so a user sees *where* the filter is wrong,
 //! and their messages follow MLflow's wording so existing tooling keeps matching on them.
 //!
+//! A filter is bounded before it reaches a database: at most [`MAX_FILTER_CLAUSES`] clauses,
+//! [`MAX_IN_LIST_ITEMS`] list values and [`MAX_FILTER_LENGTH`] bytes, and no NUL character
+//! (PostgreSQL cannot store or compare one), so both stores refuse the same filters the same way.
+//!
 //! ```
 //! use sextant_search::{parse_run_filter, RunField, CmpOp, Literal};
 //! let conds = parse_run_filter("metrics.acc > 0.9 and params.opt = 'adam'").unwrap();
@@ -28,6 +32,18 @@ pub use validate::{
     parse_registered_model_filter, parse_registered_model_order_by, parse_run_filter,
     parse_run_order_by,
 };
+
+/// The most `AND` clauses one filter may have. Every clause is one indexed probe per candidate
+/// row; beyond this a filter is refused (400) on both stores alike instead of tying up the
+/// database.
+pub const MAX_FILTER_CLAUSES: usize = 200;
+
+/// The most values all the `IN` / `NOT IN` lists of one filter may hold together. Each value is
+/// one bound SQL parameter; SQLite takes at most 32,766 per statement.
+pub const MAX_IN_LIST_ITEMS: usize = 10_000;
+
+/// The longest filter or order-by string, in bytes.
+pub const MAX_FILTER_LENGTH: usize = 1024 * 1024;
 
 /// A byte range in the input string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@
 //! ```
 
 use crate::lexer::{Tok, Token, lex};
-use crate::{CmpOp, SearchError, Span};
+use crate::{CmpOp, MAX_FILTER_CLAUSES, MAX_FILTER_LENGTH, MAX_IN_LIST_ITEMS, SearchError, Span};
 
 /// An identifier as written: an optional entity prefix and a key.
 #[derive(Debug, Clone, PartialEq)]
@@ -292,15 +292,61 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Refuse input that no store can keep or that is too large to search with (see the limits in
+/// the crate root): checked before lexing, so a huge string costs no tokens.
+fn check_input(input: &str, what: &str) -> Result<(), SearchError> {
+    if input.len() > MAX_FILTER_LENGTH {
+        return Err(SearchError::general(format!(
+            "Invalid {what}: it is {} bytes long, more than the limit of {MAX_FILTER_LENGTH} bytes",
+            input.len()
+        )));
+    }
+    if let Some(at) = input.find('\0') {
+        return Err(SearchError::at(
+            format!("Invalid {what}: it contains a NUL character (\\u0000)"),
+            Span {
+                start: at,
+                end: at + 1,
+            },
+            input,
+        ));
+    }
+    Ok(())
+}
+
 /// Parse a filter into raw clauses (AND-joined).
 pub(crate) fn parse_filter(input: &str) -> Result<Vec<RawClause>, SearchError> {
+    check_input(input, "filter")?;
     let mut p = Parser::new(input)?;
     let mut clauses = Vec::new();
+    let mut list_items = 0usize;
     if p.peek().is_none() {
         return Ok(clauses);
     }
     loop {
-        clauses.push(p.clause()?);
+        let clause = p.clause()?;
+        if let RawValue::List(items) = &clause.value {
+            list_items += items.len();
+            if list_items > MAX_IN_LIST_ITEMS {
+                return Err(p.err(
+                    format!(
+                        "Invalid filter: its IN lists hold more than {MAX_IN_LIST_ITEMS} values \
+                         in all (the limit); split the search into several"
+                    ),
+                    clause.value_span,
+                ));
+            }
+        }
+        clauses.push(clause);
+        if clauses.len() > MAX_FILTER_CLAUSES {
+            return Err(p.err(
+                format!(
+                    "Invalid filter: it has more than {MAX_FILTER_CLAUSES} clauses (the limit); \
+                     use IN lists or split the search into several"
+                ),
+                clauses[MAX_FILTER_CLAUSES].span,
+            ));
+        }
         match p.next() {
             None => return Ok(clauses),
             Some(t) if t.is_kw("AND") => {
@@ -329,6 +375,7 @@ pub(crate) fn parse_filter(input: &str) -> Result<Vec<RawClause>, SearchError> {
 
 /// Parse one order-by clause: an identifier and an optional direction.
 pub(crate) fn parse_order_by(input: &str) -> Result<(RawIdent, bool), SearchError> {
+    check_input(input, "order_by clause")?;
     let mut p = Parser::new(input)?;
     if p.peek().is_none() {
         return Err(SearchError::general(format!(
@@ -362,6 +409,37 @@ pub(crate) fn parse_order_by(input: &str) -> Result<(RawIdent, bool), SearchErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_beyond_the_limits_are_refused() {
+        let ok = vec!["metrics.a > 1"; MAX_FILTER_CLAUSES].join(" AND ");
+        assert_eq!(parse_filter(&ok).unwrap().len(), MAX_FILTER_CLAUSES);
+        let too_many = vec!["metrics.a > 1"; MAX_FILTER_CLAUSES + 1].join(" AND ");
+        let e = parse_filter(&too_many).unwrap_err();
+        assert!(e.message.contains("more than 200 clauses"), "{e}");
+
+        let items = vec!["'x'"; MAX_IN_LIST_ITEMS + 1].join(",");
+        let e = parse_filter(&format!("run_id IN ({items})")).unwrap_err();
+        assert!(e.message.contains("10000 values"), "{e}");
+
+        let e = parse_filter("params.a = 'x\0y'").unwrap_err();
+        assert!(e.message.contains("NUL"), "{e}");
+        assert_eq!(e.span.map(|s| s.start), Some(13));
+        assert!(
+            parse_order_by("metrics.a\0")
+                .unwrap_err()
+                .message
+                .contains("NUL")
+        );
+
+        let long = format!("params.a = '{}'", "x".repeat(MAX_FILTER_LENGTH));
+        assert!(
+            parse_filter(&long)
+                .unwrap_err()
+                .message
+                .contains("bytes long")
+        );
+    }
 
     #[test]
     fn parses_clauses_joined_by_and() {

@@ -19,6 +19,10 @@ pub enum ErrorCode {
     TemporarilyUnavailable,
     PermissionDenied,
     ResourceConflict,
+    /// Too many expensive requests at once (MLflow's code; 429, retried by its clients).
+    RequestLimitExceeded,
+    /// A request body over its endpoint's limit: `BAD_REQUEST` with status 413.
+    PayloadTooLarge,
 }
 
 impl ErrorCode {
@@ -33,6 +37,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => "TEMPORARILY_UNAVAILABLE",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::ResourceConflict => "RESOURCE_CONFLICT",
+            Self::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            Self::PayloadTooLarge => "BAD_REQUEST",
         }
     }
 
@@ -47,6 +53,8 @@ impl ErrorCode {
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::PermissionDenied => StatusCode::FORBIDDEN,
             Self::ResourceConflict => StatusCode::CONFLICT,
+            Self::RequestLimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -99,7 +107,17 @@ impl IntoResponse for ApiError {
             "message": self.message,
             "error_class": self.code.class(),
         });
-        (self.code.status(), Json(body)).into_response()
+        let mut resp = (self.code.status(), Json(body)).into_response();
+        if matches!(
+            self.code,
+            ErrorCode::TemporarilyUnavailable | ErrorCode::RequestLimitExceeded
+        ) {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
     }
 }
 
@@ -111,6 +129,19 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidState(m) => Self::invalid(m),
             e @ StoreError::ParamsChanged { .. } => Self::invalid(e.to_string()),
             StoreError::PermissionDenied(m) => Self::new(ErrorCode::PermissionDenied, m),
+            // 503, not 400: on an indexed store a statement runs past the timeout because the
+            // database is busy, which passes; MLflow's clients retry 503 with backoff, and the
+            // timed-out transaction was rolled back, so a retry is safe. Searches too costly
+            // by their shape are refused up front (filter limits, 400).
+            StoreError::Timeout(m) => {
+                tracing::warn!(detail = %m, "database timeout");
+                Self::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "The database did not answer within the server's statement timeout; the \
+                     request was cancelled and nothing was written. Retry later, or narrow the \
+                     search (fewer filter clauses, a smaller max_results).",
+                )
+            }
             StoreError::Conflict(m) => {
                 tracing::warn!(conflict = %m, "write conflict not resolved by retries");
                 Self::new(

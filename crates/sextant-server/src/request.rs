@@ -1,13 +1,207 @@
 //! Request messages: GET query strings and JSON bodies turned into one field map, read with
 //! MLflow's type rules and messages (`Missing value for required parameter 'key'.`).
+//!
+//! Every message is checked at this boundary for text no store can keep (a NUL character,
+//! refused with the parameter named, on every store alike), and a JSON body is parsed under a
+//! budget of [`MAX_JSON_VALUES`] values: a JSON tree costs far more memory than its text (a
+//! 31 MB body of small objects took over 1 GB), so the budget bounds what a body can cost.
+
+use std::cell::Cell;
+use std::fmt;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{Method, header};
-use serde::de::DeserializeOwned;
+use axum::http::{Method, StatusCode, header};
+use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// The most JSON values (objects, arrays, strings, numbers, booleans, nulls) one request body
+/// may hold. A full log-batch (1,000 metrics, 100 params, 100 tags) holds about 10,000.
+pub const MAX_JSON_VALUES: usize = 500_000;
+
+/// The most JSON objects one request body may hold: each costs a map node (~600 bytes).
+pub const MAX_JSON_OBJECTS: usize = 50_000;
+
+/// The body-size limit in force for a route, for the error message (set by the router).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// What a body may still cost while it is parsed.
+struct Budget {
+    values: Cell<usize>,
+    objects: Cell<usize>,
+    exceeded: Cell<bool>,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            values: Cell::new(0),
+            objects: Cell::new(0),
+            exceeded: Cell::new(false),
+        }
+    }
+
+    fn take<E: serde::de::Error>(&self, object: bool) -> Result<(), E> {
+        self.values.set(self.values.get() + 1);
+        if object {
+            self.objects.set(self.objects.get() + 1);
+        }
+        if self.values.get() > MAX_JSON_VALUES || self.objects.get() > MAX_JSON_OBJECTS {
+            self.exceeded.set(true);
+            return Err(E::custom("the request body holds too many JSON values"));
+        }
+        Ok(())
+    }
+}
+
+/// Builds a `serde_json::Value` while counting against a [`Budget`].
+#[derive(Clone, Copy)]
+struct Bounded<'a>(&'a Budget);
+
+impl<'de> DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.0.take(false)?;
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.0.take(false)?;
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.0.take(true)?;
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let v = map.next_value_seed(self)?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Parse a JSON body under the value budget.
+fn parse_bounded(body: &[u8]) -> ApiResult<Value> {
+    let budget = Budget::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Bounded(&budget)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if budget.exceeded.get() => Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "The request body holds more than {MAX_JSON_VALUES} JSON values or \
+                 {MAX_JSON_OBJECTS} objects (the limit); split it into several requests."
+            ),
+        )),
+        Err(e) => Err(ApiError::invalid(format!(
+            "Malformed JSON request body: {e}"
+        ))),
+    }
+}
+
+/// The first string (or object key) holding a NUL character, as `(parameter path, byte)`.
+fn find_nul(v: &Value, path: &mut String) -> Option<(String, usize)> {
+    match v {
+        Value::String(s) => s.find('\0').map(|at| (path.clone(), at)),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let len = path.len();
+            path.push_str(&format!("[{i}]"));
+            let found = find_nul(item, path);
+            path.truncate(len);
+            found
+        }),
+        Value::Object(fields) => find_nul_in(fields, path),
+        _ => None,
+    }
+}
+
+fn find_nul_in(fields: &Map<String, Value>, path: &mut String) -> Option<(String, usize)> {
+    fields.iter().find_map(|(k, item)| {
+        let len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&k.replace('\0', "\\u0000"));
+        let found = match k.find('\0') {
+            Some(at) => Some((path.clone(), at)),
+            None => find_nul(item, path),
+        };
+        path.truncate(len);
+        found
+    })
+}
+
+/// Refuse a message with a NUL character anywhere, naming the parameter.
+fn no_nul(fields: &Map<String, Value>) -> ApiResult<()> {
+    match find_nul_in(fields, &mut String::new()) {
+        None => Ok(()),
+        Some((path, at)) => Err(ApiError::invalid(sextant_core::validation::nul_message(
+            &path, at,
+        ))),
+    }
+}
 
 const API_DOCS: &str = " See the API docs for more information about request parameters.";
 
@@ -65,6 +259,7 @@ impl Msg {
                 }
             }
         }
+        no_nul(&fields)?;
         Ok(Self {
             fields,
             from_query: true,
@@ -80,14 +275,15 @@ impl Msg {
                 ..Self::default()
             });
         }
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::invalid(format!("Malformed JSON request body: {e}")))?;
-        match v {
-            Value::Object(fields) => Ok(Self {
-                fields,
-                from_query: false,
-                body_len: body.len(),
-            }),
+        match parse_bounded(body)? {
+            Value::Object(fields) => {
+                no_nul(&fields)?;
+                Ok(Self {
+                    fields,
+                    from_query: false,
+                    body_len: body.len(),
+                })
+            }
             other => Err(ApiError::invalid(format!(
                 "The request body must be a JSON object, got {}",
                 python_type(&other)
@@ -249,9 +445,14 @@ impl<S: Send + Sync> FromRequest<S> for Msg {
         }
         let has_content_type = req.headers().contains_key(header::CONTENT_TYPE);
         let query = req.uri().query().unwrap_or("").to_owned();
-        let body = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::invalid(format!("Cannot read the request body: {e}")))?;
+        let limit = req.extensions().get::<BodyLimit>().copied();
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                too_large(limit)
+            } else {
+                ApiError::invalid(format!("Cannot read the request body: {e}"))
+            }
+        })?;
         if body.is_empty() && !query.is_empty() {
             // Some clients send DELETE parameters in the query string.
             return Self::from_query(&query);
@@ -265,9 +466,61 @@ impl<S: Send + Sync> FromRequest<S> for Msg {
     }
 }
 
+/// The error for a body over its route's limit.
+pub fn too_large(limit: Option<BodyLimit>) -> ApiError {
+    let what = match limit {
+        Some(BodyLimit(n)) => format!("the limit of {n} bytes ({})", human_bytes(n)),
+        None => "this endpoint's limit".to_owned(),
+    };
+    ApiError::new(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "The request body is larger than {what}. Split the request into several (e.g. \
+             smaller log-batch calls), or ask the operator to raise --max-request-body."
+        ),
+    )
+}
+
+fn human_bytes(n: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_characters_are_refused_with_the_parameter_named() {
+        let e = Msg::from_json(br#"{"metrics": [{"key": "a"}, {"key": "b\u0000c"}]}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameterValue);
+        assert!(e.message.contains("'metrics[1].key'"), "{}", e.message);
+        assert!(e.message.contains("byte 1"), "{}", e.message);
+        let e = Msg::from_query("name=a%00b").unwrap_err();
+        assert!(e.message.contains("'name'"), "{}", e.message);
+        assert!(Msg::from_json(br#"{"name": "a\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_body_over_the_value_budget_is_refused() {
+        let mut body = b"{\"xs\": [".to_vec();
+        for i in 0..=MAX_JSON_OBJECTS {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(b"{}");
+        }
+        body.extend_from_slice(b"]}");
+        let e = Msg::from_json(&body).unwrap_err();
+        assert_eq!(e.code, ErrorCode::PayloadTooLarge);
+        let ok = Msg::from_json(br#"{"a": [1, 2.5, "x", null, true, {"b": []}]}"#).unwrap();
+        assert_eq!(ok.fields["a"][1], serde_json::json!(2.5));
+        assert!(Msg::from_json(b"{} x").is_err());
+    }
 
     #[test]
     fn query_repeats_become_lists() {

@@ -72,6 +72,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v2/models/{name}", get(v2_metadata))
         .route("/v2/models/{name}/ready", get(v2_model_ready))
         .route("/v2/models/{name}/infer", post(v2_infer))
+        // Outermost: a panicking handler becomes a logged 500 with a JSON error body.
+        .layer(sextant_http::catch_panic())
         .with_state(state)
 }
 

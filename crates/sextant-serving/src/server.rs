@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use sextant_client::Client;
 
 use crate::batch::BatchOptions;
@@ -104,13 +103,15 @@ pub async fn serve(
     state.metrics = metrics;
     state.batch = opts.batch;
     state.request_log = request_log.clone();
-    // Answers are written whole; no reason to let Nagle hold a small one back.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let served = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Header-read/idle timeouts and a connection limit that sheds idle connections first;
+    // every connection gets TCP_NODELAY (answers are written whole).
+    let served = sextant_http::serve(
+        listener,
+        app(state),
+        shutdown,
+        sextant_http::ConnOptions::default(),
+    )
+    .await;
     poller.abort();
     if let Some(log) = request_log {
         log.close();

@@ -5,6 +5,9 @@
 //! transaction on one of its connections. All of it is blocking: the async store methods run it
 //! on Tokio's blocking pool.
 
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
 use crate::StoreError;
 
 /// The SQL dialect of a backend, for the few places where the engines differ.
@@ -154,6 +157,113 @@ pub trait Db: Send + Sync + 'static {
     ) -> Result<T, StoreError>;
     /// A short description for logs (never includes a password).
     fn describe(&self) -> String;
+    /// Whether the database answers a trivial query; backends with a pool answer on a
+    /// connection of their own, so a busy pool does not make the check wait.
+    fn ping(&self) -> Result<(), StoreError> {
+        self.read(|tx| tx.query("SELECT 1", &[]).map(|_| ()))
+    }
+}
+
+/// How to stop the statement a backend is running for one request.
+type CancelHook = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
+struct CancelState {
+    cancelled: bool,
+    hook: Option<CancelHook>,
+}
+
+/// Cancels the database work of a request whose caller went away (the HTTP client hung up,
+/// the server stopped): the async side holds it while a blocking store call runs, and the
+/// backend registers, for as long as it runs statements for that call, how to cancel them
+/// (PostgreSQL: a cancel request on the connection's cancel token).
+#[derive(Clone, Default)]
+pub struct CancelSlot(Arc<Mutex<CancelState>>);
+
+impl CancelSlot {
+    /// Cancel now: run the registered hook, if any, and refuse later registrations.
+    pub fn cancel(&self) {
+        let hook = match self.0.lock() {
+            Ok(mut s) => {
+                s.cancelled = true;
+                s.hook.take()
+            }
+            Err(_) => None,
+        };
+        if let Some(h) = hook {
+            h();
+        }
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.lock().map(|s| s.cancelled).unwrap_or(true)
+    }
+
+    /// Register how to cancel the work now starting; false (and nothing registered) if the
+    /// slot was cancelled already.
+    pub fn set_hook(&self, hook: CancelHook) -> bool {
+        match self.0.lock() {
+            Ok(mut s) if !s.cancelled => {
+                s.hook = Some(hook);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The work is over: forget the hook.
+    pub fn clear_hook(&self) {
+        if let Ok(mut s) = self.0.lock() {
+            s.hook = None;
+        }
+    }
+
+    /// A guard that cancels this slot when dropped, unless [`CancelOnDrop::disarm`]ed.
+    pub fn cancel_on_drop(&self) -> CancelOnDrop {
+        CancelOnDrop(Some(self.clone()))
+    }
+}
+
+/// Cancels its slot when dropped before being disarmed: hold it across the `.await` of a
+/// blocking store call, so dropping the request's future cancels the query.
+pub struct CancelOnDrop(Option<CancelSlot>);
+
+impl CancelOnDrop {
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.cancel();
+        }
+    }
+}
+
+thread_local! {
+    static CURRENT_CANCEL: RefCell<Option<CancelSlot>> = const { RefCell::new(None) };
+}
+
+/// Run `f` (a blocking store call) with `slot` as the current thread's cancel slot, which
+/// backends pick up with [`current_cancel_slot`].
+pub fn with_cancel_slot<T>(slot: &CancelSlot, f: impl FnOnce() -> T) -> T {
+    struct Reset(Option<CancelSlot>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT_CANCEL.with(|c| *c.borrow_mut() = prev);
+        }
+    }
+    let prev = CURRENT_CANCEL.with(|c| c.borrow_mut().replace(slot.clone()));
+    let _reset = Reset(prev);
+    f()
+}
+
+/// The cancel slot of the store call running on this thread, if any.
+pub fn current_cancel_slot() -> Option<CancelSlot> {
+    CURRENT_CANCEL.with(|c| c.borrow().clone())
 }
 
 /// `?, ?, ?` with `n` placeholders.
@@ -194,6 +304,26 @@ pub fn numbered_placeholders(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cancel_slot_runs_its_hook_once_and_refuses_late_hooks() {
+        let slot = CancelSlot::default();
+        let hits = Arc::new(Mutex::new(0));
+        let h = Arc::clone(&hits);
+        assert!(slot.set_hook(Box::new(move || *h.lock().unwrap() += 1)));
+        let guard = slot.cancel_on_drop();
+        drop(guard);
+        slot.cancel();
+        assert_eq!(*hits.lock().unwrap(), 1);
+        assert!(slot.is_cancelled());
+        assert!(!slot.set_hook(Box::new(|| {})));
+
+        let kept = CancelSlot::default();
+        kept.cancel_on_drop().disarm();
+        assert!(!kept.is_cancelled());
+        assert!(with_cancel_slot(&kept, || current_cancel_slot().is_some()));
+        assert!(current_cancel_slot().is_none());
+    }
 
     #[test]
     fn placeholders_are_numbered_outside_literals() {

@@ -67,6 +67,11 @@ pub enum StoreError {
     /// A uniqueness race inside the database (retried where it can be).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The database did not answer in time: a statement ran past the statement timeout, every
+    /// pooled connection stayed busy, or the request went away and its query was cancelled.
+    /// Nothing was written.
+    #[error("the database did not answer in time: {0}")]
+    Timeout(String),
     /// The database could not be opened or migrated.
     #[error("cannot open the store at {target}: {message}")]
     Open { target: String, message: String },
@@ -338,6 +343,13 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// aggregate query over the experiment's index range, whatever the number of runs.
     /// `NotFound` (MLflow's message) when the experiment does not exist.
     async fn experiment_run_stats(&self, experiment_id: &str) -> Result<ExperimentRunStats>;
+
+    /// Whether the database answers a trivial query within `within` (for `/health`): on a
+    /// connection of its own where the backend pools them, so a busy store still answers.
+    async fn ping(&self, within: std::time::Duration) -> Result<()> {
+        let _ = within;
+        Ok(())
+    }
 }
 
 /// Everything the services need from one store: tracking metadata, the model registry and
@@ -349,14 +361,46 @@ impl<T: MetadataStore + RegistryStore + AuthStore> Store for T {}
 /// `sqlite:////absolute/path.db`, or `postgresql://user:pass@host:port/db`. Runs pending
 /// migrations and makes sure the `Default` experiment exists.
 pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store>> {
+    open_with(uri, default_artifact_root, StoreOptions::default()).await
+}
+
+/// The default PostgreSQL statement timeout.
+pub const DEFAULT_STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How a store is run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL: the longest any one statement may run before the database cancels it
+    /// ([`StoreError::Timeout`]); `None` for no limit. SQLite ignores it.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
+
+/// [`open`] with explicit [`StoreOptions`].
+pub async fn open_with(
+    uri: &str,
+    default_artifact_root: &str,
+    options: StoreOptions,
+) -> Result<Arc<dyn Store>> {
     let uri = uri.to_owned();
     let root = default_artifact_root.to_owned();
-    tokio::task::spawn_blocking(move || open_blocking(&uri, &root))
+    tokio::task::spawn_blocking(move || open_blocking(&uri, &root, &options))
         .await
         .map_err(|e| StoreError::Internal(format!("open task failed: {e}")))?
 }
 
-fn open_blocking(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store>> {
+fn open_blocking(
+    uri: &str,
+    default_artifact_root: &str,
+    options: &StoreOptions,
+) -> Result<Arc<dyn Store>> {
     if let Some(path) = uri.strip_prefix("sqlite://") {
         // sqlite:///rel.db -> "/rel.db" -> rel.db ; sqlite:////abs.db -> "//abs.db" -> /abs.db
         let path = path.strip_prefix('/').unwrap_or(path);
@@ -378,7 +422,11 @@ fn open_blocking(uri: &str, default_artifact_root: &str) -> Result<Arc<dyn Store
             .replacen("postgresql+psycopg2://", "postgresql://", 1)
             .replacen("postgresql+psycopg://", "postgresql://", 1);
         let db = postgres::PgDb::open(&uri)?;
-        Ok(Arc::new(SqlStore::new(db, default_artifact_root)?))
+        let timeout = db.statement_timeout();
+        let store = SqlStore::new(db, default_artifact_root)?;
+        // After the migrations: a long migration is never cut short.
+        timeout.set(options.statement_timeout);
+        Ok(Arc::new(store))
     } else {
         Err(StoreError::Open {
             target: uri.to_owned(),

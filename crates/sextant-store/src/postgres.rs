@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -9,7 +11,7 @@ use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
 use crate::StoreError;
-use crate::db::{Db, Dialect, Row, Tx, Value, numbered_placeholders};
+use crate::db::{Db, Dialect, Row, Tx, Value, current_cancel_slot, numbered_placeholders};
 
 type BoxErr = Box<dyn StdError + Sync + Send>;
 
@@ -50,6 +52,10 @@ fn pg_err(e: postgres::Error) -> StoreError {
         if db.code() == &postgres::error::SqlState::UNIQUE_VIOLATION {
             return StoreError::Conflict(db.message().to_owned());
         }
+        // The statement timeout, or a cancel sent because the request went away.
+        if db.code() == &postgres::error::SqlState::QUERY_CANCELED {
+            return StoreError::Timeout(format!("postgres: {}", db.message()));
+        }
         return StoreError::Database(format!("postgres: {}: {}", db.code().code(), db.message()));
     }
     StoreError::Database(format!("postgres: {e}"))
@@ -70,8 +76,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        // PostgreSQL 14+: notice a client that went away (a stopped server) while its query
+        // runs, instead of finishing the query for nobody. Older servers lack the setting.
+        let _ = client.batch_execute("SET client_connection_check_interval = 1000");
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client,
             statements: HashMap::new(),
         })
     }
@@ -171,14 +181,82 @@ pub struct PgDb {
     /// Always `Some` until dropped; see the `Drop` impl.
     pool: Option<r2d2::Pool<Manager>>,
     describe: String,
+    /// Every transaction's statement timeout in milliseconds (0: none). Set once migrations
+    /// have run ([`PgDb::statement_timeout`]), so a long migration is never cut short.
+    timeout_ms: Arc<AtomicU64>,
+    /// The health check's own connection, so a check never queues behind busy pool
+    /// connections; `None` until the first check, and after a failed one.
+    health: Mutex<Option<Client>>,
+    config: postgres::Config,
 }
+
+/// How long a request waits for a free pool connection before it is answered "busy".
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// The health check's statement timeout (and connect timeout of its connection).
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 impl Drop for PgDb {
     /// The synchronous client blocks on its own runtime when a connection closes, which Tokio
     /// forbids on an async worker thread: close the pool on a plain thread instead.
     fn drop(&mut self) {
+        let health = self.health.lock().ok().and_then(|mut h| h.take());
         if let Some(pool) = self.pool.take() {
-            let _ = std::thread::spawn(move || drop(pool)).join();
+            let _ = std::thread::spawn(move || {
+                drop(pool);
+                drop(health);
+            })
+            .join();
+        }
+    }
+}
+
+/// The handle that sets a [`PgDb`]'s statement timeout.
+#[derive(Clone)]
+pub struct StatementTimeout(Arc<AtomicU64>);
+
+impl StatementTimeout {
+    /// Apply `limit` (None: no limit) to every transaction from now on.
+    pub fn set(&self, limit: Option<Duration>) {
+        let ms = limit.map_or(0, |d| {
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.0.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// While a transaction runs, its connection's cancel token is registered with the request's
+/// cancel slot: a request that goes away cancels its running statement.
+struct CancelRegistration(Option<crate::db::CancelSlot>);
+
+impl CancelRegistration {
+    fn new(client: &Client) -> Result<Self, StoreError> {
+        let Some(slot) = current_cancel_slot() else {
+            return Ok(Self(None));
+        };
+        let token = client.cancel_token();
+        let hook = Box::new(move || {
+            // The blocking cancel runs its own small runtime: never on an async thread.
+            let _ = std::thread::spawn(move || {
+                if let Err(e) = token.cancel_query(NoTls) {
+                    tracing::debug!(error = %e, "could not cancel a PostgreSQL query");
+                }
+            });
+        });
+        if slot.set_hook(hook) {
+            Ok(Self(Some(slot)))
+        } else {
+            Err(StoreError::Timeout(
+                "the request was cancelled before its query ran".into(),
+            ))
+        }
+    }
+}
+
+impl Drop for CancelRegistration {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.clear_hook();
         }
     }
 }
@@ -193,8 +271,10 @@ impl PgDb {
         let pool = r2d2::Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(15))
-            .build(Manager { config })
+            .connection_timeout(POOL_WAIT)
+            .build(Manager {
+                config: config.clone(),
+            })
             .map_err(|e| StoreError::Open {
                 target: redact(uri),
                 message: e.to_string(),
@@ -202,15 +282,42 @@ impl PgDb {
         Ok(Self {
             pool: Some(pool),
             describe: redact(uri),
+            timeout_ms: Arc::new(AtomicU64::new(0)),
+            health: Mutex::new(None),
+            config,
         })
     }
 
+    /// The handle that sets this database's statement timeout.
+    pub fn statement_timeout(&self) -> StatementTimeout {
+        StatementTimeout(Arc::clone(&self.timeout_ms))
+    }
+
     fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, StoreError> {
-        self.pool
+        let pool = self
+            .pool
             .as_ref()
-            .ok_or_else(|| StoreError::Internal("the PostgreSQL pool is closed".into()))?
-            .get()
-            .map_err(|e| StoreError::Database(format!("postgres: no connection: {e}")))
+            .ok_or_else(|| StoreError::Internal("the PostgreSQL pool is closed".into()))?;
+        pool.get().map_err(|e| {
+            let state = pool.state();
+            if state.connections >= pool.max_size() && state.idle_connections == 0 {
+                StoreError::Timeout(format!(
+                    "postgres: all {} connections stayed busy for {} s",
+                    pool.max_size(),
+                    POOL_WAIT.as_secs()
+                ))
+            } else {
+                StoreError::Database(format!("postgres: no connection: {e}"))
+            }
+        })
+    }
+
+    /// `BEGIN ...` plus this database's statement timeout, sent as one round trip.
+    fn begin(&self, begin: &str) -> String {
+        match self.timeout_ms.load(Ordering::Relaxed) {
+            0 => begin.to_owned(),
+            ms => format!("{begin}; SET LOCAL statement_timeout = {ms}"),
+        }
     }
 }
 
@@ -238,8 +345,9 @@ impl Db for PgDb {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
+        let _cancel = CancelRegistration::new(&conn.client)?;
         conn.client
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .batch_execute(&self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
             .map_err(pg_err)?;
         let out = f(&mut PgTx { conn: &mut conn });
         let end = conn.client.batch_execute("COMMIT").map_err(pg_err);
@@ -253,7 +361,10 @@ impl Db for PgDb {
         f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn()?;
-        conn.client.batch_execute("BEGIN").map_err(pg_err)?;
+        let _cancel = CancelRegistration::new(&conn.client)?;
+        conn.client
+            .batch_execute(&self.begin("BEGIN"))
+            .map_err(pg_err)?;
         match f(&mut PgTx { conn: &mut conn }) {
             Ok(v) => {
                 conn.client.batch_execute("COMMIT").map_err(pg_err)?;
@@ -268,6 +379,34 @@ impl Db for PgDb {
 
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    /// `SELECT 1` on the health check's own connection (opened on demand, dropped after a
+    /// failure), with a short timeout; a check still waiting makes the next one fail at once.
+    fn ping(&self) -> Result<(), StoreError> {
+        let mut slot = self.health.try_lock().map_err(|_| {
+            StoreError::Timeout("postgres: the previous health check has not answered".into())
+        })?;
+        if slot.as_ref().is_none_or(Client::is_closed) {
+            let mut config = self.config.clone();
+            config.connect_timeout(HEALTH_TIMEOUT);
+            let mut client = config.connect(NoTls).map_err(pg_err)?;
+            client
+                .batch_execute(&format!(
+                    "SET statement_timeout = {}",
+                    HEALTH_TIMEOUT.as_millis()
+                ))
+                .map_err(pg_err)?;
+            *slot = Some(client);
+        }
+        let result = match slot.as_mut() {
+            Some(client) => client.simple_query("SELECT 1").map(|_| ()).map_err(pg_err),
+            None => Err(StoreError::Internal("no health connection".into())),
+        };
+        if result.is_err() {
+            *slot = None;
+        }
+        result
     }
 }
 

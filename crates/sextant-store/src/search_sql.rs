@@ -18,9 +18,35 @@ use crate::{ExperimentSearch, LoggedModelSearch, RunSearch};
 pub(crate) struct Sql {
     pub text: String,
     pub params: Vec<Value>,
+    /// Close each `EXISTS` probe with `OFFSET 0` ([`Sql::fenced`]).
+    fence: bool,
 }
 
+/// PostgreSQL: with more than this many filter conditions, every `EXISTS` probe is fenced.
+const FENCE_AFTER: usize = 2;
+
 impl Sql {
+    /// The SQL of a search with `conditions` filter conditions. On PostgreSQL, beyond
+    /// [`FENCE_AFTER`] of them each `EXISTS` probe ends in `OFFSET 0`, which keeps it a per-row
+    /// subplan (one primary-key probe per candidate row, evaluated in order and stopping at
+    /// the first false) instead of being pulled up into a semi-join: the planner's join search
+    /// over many semi-joins grows exponentially (measured: 4 conditions planned in 15 ms, 8 in
+    /// 370 ms, 30 in 3.2 s, 200 in 18.9 s; fenced, 200 plan in 18 ms).
+    fn fenced(d: Dialect, conditions: usize) -> Self {
+        Self {
+            fence: d == Dialect::Postgres && conditions > FENCE_AFTER,
+            ..Self::default()
+        }
+    }
+
+    /// Close an `EXISTS (` probe.
+    fn end_probe(&mut self) {
+        if self.fence {
+            self.text.push_str(" OFFSET 0");
+        }
+        self.text.push(')');
+    }
+
     fn push(&mut self, s: &str) {
         self.text.push_str(s);
     }
@@ -172,24 +198,27 @@ fn probe_condition(
     match op {
         CmpOp::Ne if ne_matches_missing => {
             sql.push(&format!(
-                "NOT EXISTS ({probe} AND kv.key = ? AND kv.value = ?)"
+                "NOT EXISTS ({probe} AND kv.key = ? AND kv.value = ?"
             ));
+            sql.end_probe();
             sql.bind(key);
             sql.bind(literal_value(value));
         }
         CmpOp::IsNull => {
-            sql.push(&format!("NOT EXISTS ({probe} AND kv.key = ?)"));
+            sql.push(&format!("NOT EXISTS ({probe} AND kv.key = ?"));
+            sql.end_probe();
             sql.bind(key);
         }
         CmpOp::IsNotNull => {
-            sql.push(&format!("EXISTS ({probe} AND kv.key = ?)"));
+            sql.push(&format!("EXISTS ({probe} AND kv.key = ?"));
+            sql.end_probe();
             sql.bind(key);
         }
         op => {
             sql.push(&format!("EXISTS ({probe} AND kv.key = ? AND "));
             sql.bind(key);
             compare(sql, d, "kv.value", op, literal_value(value), list_of(value));
-            sql.push(")");
+            sql.end_probe();
         }
     }
 }
@@ -217,11 +246,12 @@ fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
             if c.op == CmpOp::Ne {
                 sql.push("(lm.is_nan = 1 OR ");
                 compare(sql, d, "lm.value", c.op, literal_value(&c.value), None);
-                sql.push("))");
+                sql.push(")");
+                sql.end_probe();
             } else {
                 sql.push("lm.is_nan = 0 AND ");
                 compare(sql, d, "lm.value", c.op, literal_value(&c.value), None);
-                sql.push(")");
+                sql.end_probe();
             }
         }
         RunField::Param(key) => kv_condition(sql, d, &RUN_PARAMS, key, c.op, &c.value),
@@ -274,10 +304,10 @@ fn run_condition(sql: &mut Sql, d: Dialect, c: &Condition<RunField>) {
                         literal_value(&c.value),
                         list_of(&c.value),
                     );
-                    sql.push(")");
+                    sql.end_probe();
                 }
             }
-            sql.push(")");
+            sql.end_probe();
         }
     }
 }
@@ -366,7 +396,7 @@ pub(crate) fn runs(d: Dialect, s: &RunSearch) -> Sql {
     }
     order.push("r.run_uuid ASC".into());
 
-    let mut sql = Sql::default();
+    let mut sql = Sql::fenced(d, s.filter.len());
     let driven = driver.and_then(|ci| match &s.order_by[0].field {
         RunField::Metric(key) => Some((ci, key)),
         _ => None,
@@ -461,7 +491,7 @@ pub(crate) fn experiments(d: Dialect, s: &ExperimentSearch) -> Sql {
     if !saw_id {
         order.push("e.experiment_id ASC".into());
     }
-    let mut sql = Sql::default();
+    let mut sql = Sql::fenced(d, s.filter.len());
     sql.push(&format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e"));
     sql.append(joins);
     sql.push(" WHERE ");
@@ -566,7 +596,7 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
     }
     order.push("lm.creation_timestamp_ms DESC".into());
     order.push("lm.model_id ASC".into());
-    let mut sql = Sql::default();
+    let mut sql = Sql::fenced(d, s.filter.len());
     sql.push(&format!(
         "SELECT {LOGGED_MODEL_COLUMNS} FROM logged_models lm"
     ));
@@ -614,7 +644,7 @@ pub(crate) fn logged_models(d: Dialect, s: &LoggedModelSearch) -> Sql {
                 );
                 sql.bind(key.as_str());
                 compare(&mut sql, d, "mm.value", c.op, literal_value(&c.value), None);
-                sql.push(")");
+                sql.end_probe();
             }
             LoggedModelField::Param(key) => {
                 kv_condition(&mut sql, d, &MODEL_PARAMS, key, c.op, &c.value)
@@ -679,7 +709,7 @@ pub(crate) fn registered_models(d: Dialect, s: &RegisteredModelSearch) -> Sql {
     if !saw_name {
         order.push("rm.name ASC".into());
     }
-    let mut sql = Sql::default();
+    let mut sql = Sql::fenced(d, s.filter.len());
     sql.push(&format!(
         "SELECT {REGISTERED_MODEL_COLUMNS} FROM registered_models rm"
     ));
@@ -769,7 +799,7 @@ pub(crate) fn model_versions(d: Dialect, s: &ModelVersionSearch) -> Sql {
     }
     order.push("rm.name ASC".into());
     order.push("mv.version DESC".into());
-    let mut sql = Sql::default();
+    let mut sql = Sql::fenced(d, s.filter.len());
     sql.push(&format!(
         "SELECT {MODEL_VERSION_COLUMNS} FROM model_versions mv \
          JOIN registered_models rm ON rm.model_key = mv.model_key"

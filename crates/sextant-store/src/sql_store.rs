@@ -9,7 +9,7 @@ use sextant_types::{
     Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus, Tag, WireF64, now_millis,
 };
 
-use crate::db::{Db, Row, Tx, Value, placeholders};
+use crate::db::{CancelSlot, Db, Row, Tx, Value, placeholders, with_cancel_slot};
 use crate::search_sql::{self, EXPERIMENT_COLUMNS, LOGGED_MODEL_COLUMNS, RUN_COLUMNS};
 use crate::{
     ExperimentRunStats, ExperimentSearch, HistoryCursor, HistoryPage, LoggedModelSearch,
@@ -678,9 +678,14 @@ impl<D: Db> SqlStore<D> {
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || db.read(f))
+        // Dropping this future (the client went away) cancels the running statement.
+        let slot = CancelSlot::default();
+        let cancel = slot.cancel_on_drop();
+        let out = tokio::task::spawn_blocking(move || with_cancel_slot(&slot, || db.read(f)))
             .await
-            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")));
+        cancel.disarm();
+        out?
     }
 
     pub(crate) async fn write<T: Send + 'static>(
@@ -688,9 +693,14 @@ impl<D: Db> SqlStore<D> {
         f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let db = Arc::clone(&self.db);
-        tokio::task::spawn_blocking(move || db.write(f))
+        // Dropping this future cancels the running statement; the transaction rolls back.
+        let slot = CancelSlot::default();
+        let cancel = slot.cancel_on_drop();
+        let out = tokio::task::spawn_blocking(move || with_cancel_slot(&slot, || db.write(f)))
             .await
-            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")))?
+            .map_err(|e| StoreError::Internal(format!("store task failed: {e}")));
+        cancel.disarm();
+        out?
     }
 
     /// A write that may lose a uniqueness race on PostgreSQL: retried a few times.
@@ -1402,6 +1412,19 @@ impl<D: Db> MetadataStore for SqlStore<D> {
 
     async fn metric_chart(&self, query: crate::ChartQuery) -> Result<crate::ChartData> {
         self.chart(query).await
+    }
+
+    async fn ping(&self, within: std::time::Duration) -> Result<()> {
+        let db = Arc::clone(&self.db);
+        let check = tokio::task::spawn_blocking(move || db.ping());
+        match tokio::time::timeout(within, check).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(StoreError::Internal(format!("health task failed: {e}"))),
+            Err(_) => Err(StoreError::Timeout(format!(
+                "no answer within {} ms",
+                within.as_millis()
+            ))),
+        }
     }
 
     async fn experiment_run_stats(&self, experiment_id: &str) -> Result<ExperimentRunStats> {
