@@ -81,6 +81,16 @@ impl Credentials {
         }
     }
 
+    /// Who these credentials name, for error messages (never the secret).
+    pub fn who(&self) -> String {
+        match self {
+            Self::Basic { username, .. } => {
+                format!("user '{username}' (MLFLOW_TRACKING_USERNAME)")
+            }
+            Self::Token(_) => "the owner of the token in MLFLOW_TRACKING_TOKEN".to_owned(),
+        }
+    }
+
     /// Which variables these came from, for error messages.
     pub fn source(&self) -> &'static str {
         match self {

@@ -35,13 +35,14 @@ pub enum ClientError {
     },
     /// 403: the server knows who is asking and refuses them this (or refuses the request as
     /// such, e.g. from another network without auth: its message says why).
-    #[error("{}", forbidden_text(method, url, error_code, message, *sent))]
+    #[error("{}", forbidden_text(method, url, error_code, message, sent.as_deref()))]
     PermissionDenied {
         method: String,
         url: String,
         error_code: String,
         message: String,
-        sent: Option<&'static str>,
+        /// Who the credentials sent name (`None`: none were sent).
+        sent: Option<String>,
     },
     #[error("the server's answer to {what} is not what the API promises: {reason}")]
     Decode { what: String, reason: String },
@@ -89,9 +90,9 @@ fn forbidden_text(
         format!(", {error_code}")
     };
     let hint = match sent {
-        Some(vars) => format!(
-            "\nhint: the user of {vars} lacks the permission for this; an admin can grant it \
-             (see docs/security.md)"
+        Some(who) => format!(
+            "\nhint: {who} lacks the permission for this; an admin can grant it (see \
+             docs/security.md)"
         ),
         None => String::new(),
     };

@@ -334,7 +334,7 @@ impl Client {
                         url: url.to_owned(),
                         error_code,
                         message,
-                        sent,
+                        sent: self.credentials.as_ref().map(Credentials::who),
                     },
                     _ => ClientError::Api {
                         method: method.to_owned(),
