@@ -750,6 +750,73 @@ mod tests {
         assert!(parse_version("x").is_err());
     }
 
+    fn body(bytes: &'static [u8]) -> sextant_artifacts::ByteStream {
+        Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(
+            bytes,
+        ))]))
+    }
+
+    #[tokio::test]
+    async fn a_manifest_hashes_every_file_under_its_root() {
+        use sha2::Digest;
+        let store =
+            sextant_artifacts::ObjectArtifactStore::open(&sextant_artifacts::StoreLocation::Memory)
+                .expect("memory store");
+        let files: [(&str, &[u8]); 3] = [
+            ("m/model.onnx", b"weights"),
+            ("m/MLmodel", b"flavors"),
+            ("m/sub/deep/x.bin", b""),
+        ];
+        for (p, b) in files {
+            store.put(p, body(b)).await.expect("put");
+        }
+        store.put("m2/other", body(b"no")).await.expect("put");
+        store.put("mx", body(b"no")).await.expect("put");
+        let m = manifest_of(&store, "m").await.expect("manifest");
+        assert_eq!(m.root, "m");
+        let mut want: Vec<(String, String, u64)> = files
+            .iter()
+            .map(|(p, b)| {
+                (
+                    p.trim_start_matches("m/").to_owned(),
+                    hex(&sha2::Sha256::digest(b)),
+                    b.len() as u64,
+                )
+            })
+            .collect();
+        want.sort();
+        let got: Vec<(String, String, u64)> = m
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.sha256.clone(), f.size))
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(m.digest, hex(&sha2::Sha256::digest(m.lines().as_bytes())));
+        // Any change of any byte changes the digest.
+        store.put("m/MLmodel", body(b"flavorz")).await.expect("put");
+        let changed = manifest_of(&store, "m").await.expect("manifest");
+        assert_ne!(changed.digest, m.digest);
+        assert_eq!(
+            manifest_of(&store, "nothing").await.expect("empty").files,
+            vec![]
+        );
+    }
+
+    #[test]
+    fn store_paths_of_sources() {
+        assert_eq!(
+            store_path_of("mlflow-artifacts:/1/models/m-1/artifacts").as_deref(),
+            Some("1/models/m-1/artifacts")
+        );
+        assert_eq!(
+            store_path_of("mlflow-artifacts://h:5000/1/x").as_deref(),
+            Some("1/x")
+        );
+        assert_eq!(store_path_of("s3://bucket/x"), None);
+        assert_eq!(join_path("1/r/artifacts", "/model/"), "1/r/artifacts/model");
+        assert_eq!(join_path("1/r/artifacts", ""), "1/r/artifacts");
+    }
+
     #[test]
     fn sources_name_their_run_or_model() {
         assert_eq!(runs_uri_run_id("runs:/abc/model"), Some("abc"));

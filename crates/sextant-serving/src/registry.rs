@@ -251,7 +251,7 @@ pub fn verify(v: &Resolved, manifest: &FileManifest, dir: &Path) -> Result<()> {
     let present = files_under(dir)?;
     for f in &manifest.files {
         let path = dir.join(&f.path);
-        if !present.iter().any(|p| *p == f.path) {
+        if !present.contains(&f.path) {
             return Err(refuse(&f.path, "is missing (it was approved)".into()));
         }
         let got = sha256_file(&path).map_err(|source| ServingError::Io { path, source })?;
