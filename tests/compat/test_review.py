@@ -204,6 +204,10 @@ def test_models_listing_and_openapi(server, model):
             if needs_query:
                 assert resp.status_code in (200, 400), (path, resp.status_code, resp.text[:200])
                 assert resp.json().get("error_code") in (None, "INVALID_PARAMETER_VALUE"), resp.text
+            elif resp.status_code == 400 and "400" in methods["get"].get("responses", {}):
+                # A documented refusal of this server's configuration (tokens without --auth).
+                assert resp.json().get("error_code") == "INVALID_PARAMETER_VALUE", resp.text
+                assert "--auth" in resp.json()["message"], resp.text
             else:
                 assert resp.status_code == 200, (path, resp.status_code, resp.text[:200])
     r = sx(server, "GET", "models/no-such-model-xyz")

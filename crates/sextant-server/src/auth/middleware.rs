@@ -151,6 +151,7 @@ fn needs_fields(rule: Rule, after: After) -> bool {
     let by_rule = match rule {
         Rule::Experiment(_, l) | Rule::Model(_, l) => loc_field(l),
         Rule::Alias(m, a) => loc_field(m) || loc_field(a),
+        Rule::ModelTag(_) => true,
         Rule::SelfOrAdmin(_) | Rule::ManageResource => true,
         Rule::Authenticated | Rule::Admin | Rule::Filtered(_) => false,
     };
@@ -210,6 +211,8 @@ struct LocatorFields {
     new_name: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     alias: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     path: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -400,6 +403,22 @@ impl Ctx<'_> {
             }
             Rule::Model(cap, loc) => {
                 for name in self.ids(loc).await? {
+                    let p = self.model_permission(&name).await?;
+                    if !p.allows(cap) {
+                        return Err(denied(&format!("registered model '{name}'"), cap, p));
+                    }
+                }
+                Ok(())
+            }
+            Rule::ModelTag(model) => {
+                // The tag that lifts separation of duties is the owners' decision: MANAGE.
+                let key = self.field("key")?.unwrap_or_default();
+                let cap = if key == sextant_store::registry::ALLOW_SELF_REVIEW_TAG {
+                    Capability::Manage
+                } else {
+                    Capability::Update
+                };
+                for name in self.ids(model).await? {
                     let p = self.model_permission(&name).await?;
                     if !p.allows(cap) {
                         return Err(denied(&format!("registered model '{name}'"), cap, p));
@@ -647,6 +666,10 @@ mod tests {
         for ep in table::TABLE {
             match ep.rule {
                 Rule::Experiment(_, l) | Rule::Model(_, l) => add(l),
+                Rule::ModelTag(m) => {
+                    add(m);
+                    add(Loc::Field("key"));
+                }
                 Rule::Alias(m, a) => {
                     add(m);
                     add(a);

@@ -66,6 +66,9 @@ pub enum Rule {
     /// Moving or removing an alias: `can_update` on the model, and `can_manage` when the alias
     /// is protected. (model, alias)
     Alias(Loc, Loc),
+    /// Setting a registered model's tag: `can_update`, and `can_manage` for the tag that lets
+    /// a version's author review it (`sextant.allow_self_review`).
+    ModelTag(Loc),
     /// `MANAGE` on the resource named by `resource_type` and `resource_id` (admins only for `*`).
     ManageResource,
     /// Any signed-in user; the response keeps only what they may read.
@@ -99,7 +102,9 @@ pub struct Endpoint {
 
 use After::{DeleteModel, GrantExperimentCreator, GrantModelCreator, Nothing, RenameModel};
 use Capability::{Delete, Manage, Read, Update};
-use Rule::{Admin, Alias, Authenticated, Experiment, Filtered, ManageResource, Model, SelfOrAdmin};
+use Rule::{
+    Admin, Alias, Authenticated, Experiment, Filtered, ManageResource, Model, ModelTag, SelfOrAdmin,
+};
 
 const fn e(methods: &'static str, path: &'static str, rule: Rule) -> Endpoint {
     Endpoint {
@@ -288,11 +293,7 @@ pub static TABLE: &[Endpoint] = &[
         p!("/registered-models/get-latest-versions"),
         Model(Read, NAME),
     ),
-    e(
-        "POST",
-        p!("/registered-models/set-tag"),
-        Model(Update, NAME),
-    ),
+    e("POST", p!("/registered-models/set-tag"), ModelTag(NAME)),
     e(
         "DELETE",
         p!("/registered-models/delete-tag"),
@@ -630,6 +631,10 @@ pub fn markdown() -> String {
             Model(c, l) => (
                 cap_text(c).to_owned(),
                 format!("registered model: {}", loc_text(l)),
+            ),
+            ModelTag(m) => (
+                "EDIT; MANAGE for `sextant.allow_self_review`".to_owned(),
+                format!("registered model: {}", loc_text(m)),
             ),
             Alias(m, _) => (
                 "EDIT; MANAGE if the alias is protected".to_owned(),

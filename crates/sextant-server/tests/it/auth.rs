@@ -269,6 +269,31 @@ async fn review_needs_manage_and_actors_are_verified() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // With EDIT, Bob tags the model, but lifting separation of duties is the owners' (MANAGE).
+    let tag = |key: &str| Some(json!({"name": "gate", "key": key, "value": "true"}));
+    let r = a
+        .as_(
+            BOB,
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/set-tag",
+            tag("team"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = a
+        .as_(
+            BOB,
+            Method::POST,
+            "/api/2.0/mlflow/registered-models/set-tag",
+            tag("sextant.allow_self_review"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+    assert!(
+        r.body["message"].as_str().unwrap_or("").contains("MANAGE"),
+        "{}",
+        r.body
+    );
     let r = a
         .as_(
             ANN,
