@@ -163,6 +163,7 @@ fn valid_name_chars(name: &str) -> bool {
 
 /// A metric, param or tag key: MLflow's character set, no path tricks, at most 250 chars.
 pub fn validate_key(kind: &str, name: &str, path: &str) -> Result<()> {
+    no_nul(path, name)?;
     if !valid_name_chars(name) {
         return Err(invalid(invalid_value(
             path,
@@ -206,6 +207,7 @@ pub fn validate_metric(m: &Metric, path: &str) -> Result<()> {
 
 pub fn validate_param(p: &mut Param, path: &str) -> Result<()> {
     validate_key("Param key", &p.key, &format!("{path}key"))?;
+    no_nul(&format!("{path}value"), &p.value)?;
     truncate(&mut p.value, MAX_PARAM_VAL_LENGTH);
     Ok(())
 }
@@ -213,6 +215,7 @@ pub fn validate_param(p: &mut Param, path: &str) -> Result<()> {
 pub fn validate_tag(t: &mut Tag, path: &str) -> Result<()> {
     let key_path = format!("{path}key");
     validate_key(&key_path, &t.key, &key_path)?;
+    no_nul(&format!("{path}value"), &t.value)?;
     truncate(&mut t.value, MAX_TAG_VAL_LENGTH);
     Ok(())
 }

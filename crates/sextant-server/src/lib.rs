@@ -11,10 +11,11 @@
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod limits;
 pub mod request;
 mod ui;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub default_user: Option<String>,
     /// Authentication and authorization (`sextant server --auth`); `None` when auth is off.
     pub auth: Option<Arc<auth::AuthState>>,
+    /// Request limits ([`limits::Limits`]): body sizes, concurrent searches, health timeout.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -79,17 +82,32 @@ impl AppState {
     }
 }
 
-/// Largest JSON request body accepted (dataset profiles may reach 16 MB).
-const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+/// A body-size limit for a router or route, and its value for the 413 message.
+fn body_limit<S: Clone + Send + Sync + 'static>(r: Router<S>, limit: usize) -> Router<S> {
+    r.layer(axum::middleware::from_fn(limits::json_payload_too_large))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::Extension(request::BodyLimit(limit)))
+}
 
-fn mlflow_api() -> Router<AppState> {
-    Router::new()
+/// A route that holds a permit of the expensive-request gate while it runs.
+fn gated(
+    m: axum::routing::MethodRouter<AppState>,
+    gate: &limits::Gate,
+) -> axum::routing::MethodRouter<AppState> {
+    m.layer(axum::middleware::from_fn_with_state(
+        gate.clone(),
+        limits::gate,
+    ))
+}
+
+fn mlflow_api(l: &limits::Limits, gate: &limits::Gate) -> Router<AppState> {
+    let api = Router::new()
         .route("/experiments/create", post(experiments::create))
         .route("/experiments/get", get(experiments::get))
         .route("/experiments/get-by-name", get(experiments::get_by_name))
         .route(
             "/experiments/search",
-            post(experiments::search).get(experiments::search),
+            gated(post(experiments::search).get(experiments::search), gate),
         )
         .route("/experiments/update", post(experiments::update))
         .route("/experiments/delete", post(experiments::delete))
@@ -107,23 +125,39 @@ fn mlflow_api() -> Router<AppState> {
         .route("/runs/update", post(runs::update))
         .route("/runs/delete", post(runs::delete))
         .route("/runs/restore", post(runs::restore))
-        .route("/runs/search", post(runs::search).get(runs::search))
+        .route(
+            "/runs/search",
+            gated(post(runs::search).get(runs::search), gate),
+        )
         .route("/runs/log-metric", post(runs::log_metric))
         .route("/runs/log-parameter", post(runs::log_param))
         .route("/runs/set-tag", post(runs::set_tag))
         .route("/runs/delete-tag", post(runs::delete_tag))
         .route("/runs/log-batch", post(runs::log_batch))
-        .route("/runs/log-inputs", post(runs::log_inputs))
+        .route(
+            "/runs/log-inputs",
+            post(runs::log_inputs)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(l.max_dataset_body))
+                .layer::<_, std::convert::Infallible>(axum::Extension(request::BodyLimit(
+                    l.max_dataset_body,
+                ))),
+        )
         .route("/runs/outputs", post(runs::log_outputs))
-        .route("/metrics/get-history", get(runs::get_history))
-        .route("/metrics/get-history-bulk", get(runs::get_history_bulk))
+        .route("/metrics/get-history", gated(get(runs::get_history), gate))
+        .route(
+            "/metrics/get-history-bulk",
+            gated(get(runs::get_history_bulk), gate),
+        )
         .route(
             "/metrics/get-history-bulk-interval",
-            get(runs::get_history_bulk_interval),
+            gated(get(runs::get_history_bulk_interval), gate),
         )
         .route("/artifacts/list", get(artifacts::list_run_artifacts))
         .route("/logged-models", post(logged_models::create))
-        .route("/logged-models/search", post(logged_models::search))
+        .route(
+            "/logged-models/search",
+            gated(post(logged_models::search), gate),
+        )
         .route(
             "/logged-models/{model_id}",
             get(logged_models::get)
@@ -153,7 +187,10 @@ fn mlflow_api() -> Router<AppState> {
         .route("/registered-models/delete", delete(registry::delete_model))
         .route(
             "/registered-models/search",
-            get(registry::search_models).post(registry::search_models),
+            gated(
+                get(registry::search_models).post(registry::search_models),
+                gate,
+            ),
         )
         .route(
             "/registered-models/get-latest-versions",
@@ -176,7 +213,10 @@ fn mlflow_api() -> Router<AppState> {
         .route("/model-versions/delete", delete(registry::delete_version))
         .route(
             "/model-versions/search",
-            get(registry::search_versions).post(registry::search_versions),
+            gated(
+                get(registry::search_versions).post(registry::search_versions),
+                gate,
+            ),
         )
         .route(
             "/model-versions/get-download-uri",
@@ -190,13 +230,13 @@ fn mlflow_api() -> Router<AppState> {
         .route(
             "/model-versions/delete-tag",
             delete(registry::delete_version_tag),
-        )
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        );
+    body_limit(api, l.max_request_body).layer(axum::middleware::from_fn(limits::reject_nul_in_uri))
 }
 
 /// Sextant's own API (review, protected aliases, audit), under `/api/sextant/v1`.
-fn sextant_api() -> Router<AppState> {
-    Router::new()
+fn sextant_api(l: &limits::Limits) -> Router<AppState> {
+    let api = Router::new()
         .route("/openapi.yaml", get(review::openapi))
         .route("/models", get(review::list_models))
         .route("/models/{name}", get(review::show_model))
@@ -220,8 +260,8 @@ fn sextant_api() -> Router<AppState> {
             "/models/{name}/protected-aliases/{alias}",
             put(review::protect).delete(review::unprotect),
         )
-        .route("/models/{name}/audit", get(review::audit))
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .route("/models/{name}/audit", get(review::audit));
+    body_limit(api, l.max_request_body).layer(axum::middleware::from_fn(limits::reject_nul_in_uri))
 }
 
 fn artifacts_api() -> Router<AppState> {
@@ -238,16 +278,19 @@ fn artifacts_api() -> Router<AppState> {
         .route("/mpu/complete/{*path}", post(artifacts::mpu_complete))
         .route("/mpu/abort/{*path}", post(artifacts::mpu_abort))
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(limits::reject_nul_in_uri))
 }
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    let limits = Arc::clone(&state.limits);
+    let gate = limits::Gate::new(&limits);
     Router::new()
-        .nest("/api/2.0/mlflow", mlflow_api())
-        .nest("/ajax-api/2.0/mlflow", mlflow_api())
+        .nest("/api/2.0/mlflow", mlflow_api(&limits, &gate))
+        .nest("/ajax-api/2.0/mlflow", mlflow_api(&limits, &gate))
         .nest("/api/2.0/mlflow-artifacts", artifacts_api())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifacts_api())
-        .nest("/api/sextant/v1", sextant_api())
+        .nest("/api/sextant/v1", sextant_api(&limits))
         .route("/api/3.0/mlflow/server-info", get(misc::server_info))
         .route("/health", get(misc::health))
         .route("/version", get(misc::version))
@@ -259,31 +302,36 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::layer,
         ))
+        // Outermost: a panicking handler becomes a logged 500 with MLflow's JSON body.
+        .layer(sextant_http::catch_panic())
         .with_state(state)
 }
 
+pub use sextant_http::ConnOptions;
+
 /// Serve `app` on `listener` until `shutdown` completes; then stop accepting connections and
-/// let in-flight requests finish (bounded by `grace`).
+/// let in-flight requests finish (bounded by `grace`). Default connection limits.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = tx.send(());
-    });
-    let mut server = Box::pin(server.into_future());
-    tokio::select! {
-        r = &mut server => r,
-        () = async {
-            let _ = rx.await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("in-flight requests did not finish within the grace period");
-            Ok(())
-        }
-    }
+    let conn = ConnOptions {
+        grace,
+        ..ConnOptions::default()
+    };
+    serve_with(listener, app, shutdown, conn).await
+}
+
+/// [`serve`] with explicit connection limits: a header-read (and keep-alive idle) timeout and
+/// a connection limit that closes idle connections first ([`sextant_http`]). Each request
+/// carries the peer address as `ConnectInfo<SocketAddr>` (the guard's protected mode reads it).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    conn: ConnOptions,
+) -> std::io::Result<()> {
+    sextant_http::serve(listener, app, shutdown, conn).await
 }

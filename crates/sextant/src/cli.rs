@@ -419,6 +419,91 @@ pub struct ServerArgs {
     /// basic_auth.ini's default_permission. [default: READ]
     #[arg(long, env = env::SEXTANT_DEFAULT_PERMISSION, value_name = "PERMISSION")]
     pub default_permission: Option<String>,
+
+    /// Largest JSON request body of the API (log-batch and every other call but log-inputs),
+    /// in bytes or with a unit (512KiB, 10MiB); a larger one is refused with 413 and a JSON
+    /// error naming the limit.
+    #[arg(long, env = env::SEXTANT_MAX_REQUEST_BODY, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    pub max_request_body: usize,
+
+    /// Largest body of runs/log-inputs (datasets carry profiles up to 16 MB and schemas).
+    #[arg(long, env = env::SEXTANT_MAX_DATASET_BODY, value_name = "SIZE", default_value = "40MiB", value_parser = parse_size)]
+    pub max_dataset_body: usize,
+
+    /// Expensive requests (searches, metric histories) served at once; more wait their turn,
+    /// up to --search-queue-wait, then get 429 with Retry-After. Bounds the memory results
+    /// take (a 50,000-run search holds its whole page).
+    #[arg(long, env = env::SEXTANT_MAX_CONCURRENT_SEARCHES, value_name = "N", default_value_t = sextant_server::limits::DEFAULT_MAX_CONCURRENT_SEARCHES)]
+    pub max_concurrent_searches: usize,
+
+    /// How long an expensive request waits for its turn (e.g. 10s, 500ms).
+    #[arg(long, env = env::SEXTANT_SEARCH_QUEUE_WAIT, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub search_queue_wait: std::time::Duration,
+
+    /// PostgreSQL: the longest one SQL statement may run (e.g. 5s, 30s; 0 for no limit).
+    /// A statement past it is cancelled and the request answered 503 with Retry-After.
+    #[arg(long, env = env::SEXTANT_STATEMENT_TIMEOUT, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub statement_timeout: std::time::Duration,
+
+    /// How long /health waits for the database (on a connection of its own) before it
+    /// answers 503.
+    #[arg(long, env = env::SEXTANT_HEALTH_TIMEOUT, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub health_timeout: std::time::Duration,
+
+    /// A connection must send a complete request head within this time of opening or of its
+    /// previous response, and a request body must not stall longer between chunks; idle
+    /// keep-alive connections close after it.
+    #[arg(long, env = env::SEXTANT_HEADER_TIMEOUT, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+
+    /// Most connections open at once; at the limit the oldest idle connection is closed for a
+    /// new one. [default: 7/8 of the open-file limit (ulimit -n)]
+    #[arg(long, env = env::SEXTANT_MAX_CONNECTIONS, value_name = "N")]
+    pub max_connections: Option<usize>,
+}
+
+/// A size in bytes: a number with an optional unit (B, KiB, MiB, GiB; KB/MB/GB are 1000-based).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size; write e.g. 10MiB, 512KiB or 1048576"))?;
+    let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => return Err(format!("unknown size unit '{other}' in '{s}'; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("'{s}' is not a usable size"))
+}
+
+/// A duration: a number with a unit (ms, s, m), e.g. 500ms, 5s, 2m; a bare number is seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; write e.g. 5s, 500ms or 2m"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s or m")),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a usable duration"))
 }
 
 /// Version large data files and directories next to your code, on DVC 3's own formats.

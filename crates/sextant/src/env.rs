@@ -19,6 +19,22 @@ pub const SEXTANT_ARTIFACTS_DESTINATION: &str = "SEXTANT_ARTIFACTS_DESTINATION";
 pub const MLFLOW_BACKEND_STORE_URI: &str = "MLFLOW_BACKEND_STORE_URI";
 /// MLflow's variable for the artifacts destination, honoured when ours is unset.
 pub const MLFLOW_ARTIFACTS_DESTINATION: &str = "MLFLOW_ARTIFACTS_DESTINATION";
+/// `sextant server --max-request-body`: largest JSON request body (bytes, or with KiB/MiB).
+pub const SEXTANT_MAX_REQUEST_BODY: &str = "SEXTANT_MAX_REQUEST_BODY";
+/// `sextant server --max-dataset-body`: largest `runs/log-inputs` body.
+pub const SEXTANT_MAX_DATASET_BODY: &str = "SEXTANT_MAX_DATASET_BODY";
+/// `sextant server --max-concurrent-searches`: expensive requests served at once.
+pub const SEXTANT_MAX_CONCURRENT_SEARCHES: &str = "SEXTANT_MAX_CONCURRENT_SEARCHES";
+/// `sextant server --search-queue-wait`: how long an expensive request waits for its turn.
+pub const SEXTANT_SEARCH_QUEUE_WAIT: &str = "SEXTANT_SEARCH_QUEUE_WAIT";
+/// `sextant server --statement-timeout`: PostgreSQL's per-statement limit.
+pub const SEXTANT_STATEMENT_TIMEOUT: &str = "SEXTANT_STATEMENT_TIMEOUT";
+/// `sextant server --health-timeout`: how long `/health` waits for the database.
+pub const SEXTANT_HEALTH_TIMEOUT: &str = "SEXTANT_HEALTH_TIMEOUT";
+/// `sextant server --header-timeout`: header-read and keep-alive idle timeout.
+pub const SEXTANT_HEADER_TIMEOUT: &str = "SEXTANT_HEADER_TIMEOUT";
+/// `sextant server --max-connections`: open connections at once.
+pub const SEXTANT_MAX_CONNECTIONS: &str = "SEXTANT_MAX_CONNECTIONS";
 /// Who you are, for registry review decisions and the audit log (`--user` on the server and on
 /// `sextant models`).
 pub const SEXTANT_USER: &str = "SEXTANT_USER";

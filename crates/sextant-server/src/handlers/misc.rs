@@ -2,14 +2,35 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorCode};
 
-pub async fn health() -> &'static str {
-    "OK"
+/// `GET /health`: `OK` when the database answers a trivial query within the health timeout
+/// (on a connection of its own, so expensive queries in flight do not delay it); otherwise
+/// 503 with a JSON body saying what failed, so a load balancer takes the server out.
+pub async fn health(State(s): State<AppState>) -> Response {
+    match s.tracking.ping(s.limits.health_timeout).await {
+        Ok(()) => "OK".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the database did not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({
+                    "status": "unhealthy",
+                    "database": "unavailable",
+                    "message": format!(
+                        "The database did not answer within {} ms.",
+                        s.limits.health_timeout.as_millis()
+                    ),
+                })),
+            )
+                .into_response()
+        }
+    }
 }
 
 pub async fn version() -> &'static str {

@@ -24,6 +24,12 @@ pub struct ServerSettings {
     pub user: Option<String>,
     /// `--auth` (or `--app-name basic-auth`): `None` when auth is off.
     pub auth: Option<AuthSettings>,
+    /// Request limits: body sizes, concurrent searches, health timeout.
+    pub limits: sextant_server::limits::Limits,
+    /// PostgreSQL's statement timeout (`None`: no limit).
+    pub statement_timeout: Option<Duration>,
+    /// Header-read/idle timeout and connection limit.
+    pub conn: sextant_server::ConnOptions,
 }
 
 /// How auth is configured, from flags, `SEXTANT_*`, MLflow's variables and `basic_auth.ini`.
@@ -183,6 +189,19 @@ pub fn resolve(args: &ServerArgs) -> Result<ServerSettings> {
         grace: Duration::from_secs(args.shutdown_grace),
         user: args.user.clone().filter(|u| !u.trim().is_empty()),
         auth: resolve_auth(args)?,
+        limits: sextant_server::limits::Limits {
+            max_request_body: args.max_request_body,
+            max_dataset_body: args.max_dataset_body,
+            max_concurrent_searches: args.max_concurrent_searches.max(1),
+            search_queue_wait: args.search_queue_wait,
+            health_timeout: args.health_timeout,
+        },
+        statement_timeout: Some(args.statement_timeout).filter(|d| !d.is_zero()),
+        conn: sextant_server::ConnOptions {
+            header_read_timeout: args.header_timeout,
+            max_connections: args.max_connections,
+            grace: Duration::from_secs(args.shutdown_grace),
+        },
     })
 }
 
@@ -201,7 +220,10 @@ pub fn run(args: ServerArgs) -> Result<ExitCode> {
 }
 
 async fn serve(s: ServerSettings) -> Result<()> {
-    let store = sextant_store::open(&s.backend_store_uri, "mlflow-artifacts:/")
+    let options = sextant_store::StoreOptions {
+        statement_timeout: s.statement_timeout,
+    };
+    let store = sextant_store::open_with(&s.backend_store_uri, "mlflow-artifacts:/", options)
         .await
         .with_context(|| {
             format!(
@@ -220,6 +242,7 @@ async fn serve(s: ServerSettings) -> Result<()> {
         artifacts,
         default_user: s.user.clone(),
         auth: start_auth(&store, s.auth.as_ref()).await?,
+        limits: Arc::new(s.limits.clone()),
     };
     let listener = tokio::net::TcpListener::bind(&s.addr)
         .await
@@ -247,11 +270,11 @@ async fn serve(s: ServerSettings) -> Result<()> {
              start with --auth to require credentials)"
         ),
     }
-    sextant_server::serve(
+    sextant_server::serve_with(
         listener,
         sextant_server::app(state),
         crate::shutdown::requested(),
-        s.grace,
+        s.conn.clone(),
     )
     .await
     .context("server failed")?;
