@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod guard;
 pub mod handlers;
 pub mod limits;
 pub mod request;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub default_user: Option<String>,
     /// Authentication and authorization (`sextant server --auth`); `None` when auth is off.
     pub auth: Option<Arc<auth::AuthState>>,
+    /// Browser safety and protected mode ([`guard`]): allowed hosts and origins, whether auth
+    /// is on. Tests use [`guard::GuardConfig::loopback`].
+    pub guard: Arc<guard::GuardConfig>,
     /// Request limits ([`limits::Limits`]): body sizes, concurrent searches, health timeout.
     pub limits: Arc<limits::Limits>,
 }
@@ -283,6 +287,7 @@ fn artifacts_api() -> Router<AppState> {
 
 /// The whole application.
 pub fn app(state: AppState) -> Router {
+    let guard_config = Arc::clone(&state.guard);
     let limits = Arc::clone(&state.limits);
     let gate = limits::Gate::new(&limits);
     Router::new()
@@ -301,6 +306,10 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            guard_config,
+            guard::guard,
         ))
         // Outermost: a panicking handler becomes a logged 500 with MLflow's JSON body.
         .layer(sextant_http::catch_panic())

@@ -116,6 +116,7 @@ async fn state_in(root: &Path) -> Result<AppState, TestContextError> {
         artifacts,
         default_user: None,
         auth: None,
+        guard: Arc::new(sextant_server::guard::GuardConfig::loopback()),
         limits: Arc::new(sextant_server::limits::Limits::default()),
     })
 }

@@ -393,6 +393,33 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace: u64,
 
+    /// `Host` headers to serve, comma-separated, `*` as a wildcard (e.g.
+    /// mlflow.example.com,10.0.0.*): a request for any other name is refused, which stops DNS
+    /// rebinding. An entry without a port matches any port; the loopback names always stay
+    /// served; '*' accepts every host (not recommended). Also read from
+    /// MLFLOW_SERVER_ALLOWED_HOSTS. [default: localhost,
+    /// 127.0.0.1 and [::1] on a loopback address; on any other address also private-network IP
+    /// addresses and the address itself]
+    #[arg(long, env = env::SEXTANT_ALLOWED_HOSTS, value_name = "HOSTS")]
+    pub allowed_hosts: Option<String>,
+
+    /// Other origins (web apps) that may send state-changing requests and read answers
+    /// (CORS), comma-separated, `*` as a wildcard (e.g. https://app.example.com). The server's
+    /// own origin always may; '*' lets every site send requests without credentials. Also read
+    /// from MLFLOW_SERVER_CORS_ALLOWED_ORIGINS. [default: none]
+    #[arg(long, env = env::SEXTANT_CORS_ALLOWED_ORIGINS, value_name = "ORIGINS")]
+    pub cors_allowed_origins: Option<String>,
+
+    /// Without --auth, serve requests from other machines too. By default (protected mode) a
+    /// server without --auth refuses every request that does not come from its own machine;
+    /// with this flag anyone who can reach the port can read and change everything.
+    #[arg(
+        long,
+        env = env::SEXTANT_ALLOW_UNAUTHENTICATED,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_unauthenticated: bool,
+
     /// Require credentials on every API call, artifact request and UI page (/health and
     /// /version excepted), as MLflow's basic-auth app does: HTTP Basic
     /// (MLFLOW_TRACKING_USERNAME/PASSWORD), API tokens (MLFLOW_TRACKING_TOKEN) or the UI's

@@ -15,10 +15,23 @@ pub const SEXTANT_DATA_DIR: &str = "SEXTANT_DATA_DIR";
 pub const SEXTANT_BACKEND_STORE_URI: &str = "SEXTANT_BACKEND_STORE_URI";
 /// `sextant server --artifacts-destination`.
 pub const SEXTANT_ARTIFACTS_DESTINATION: &str = "SEXTANT_ARTIFACTS_DESTINATION";
+/// `sextant server --allowed-hosts`: the `Host` headers served (DNS-rebinding protection).
+pub const SEXTANT_ALLOWED_HOSTS: &str = "SEXTANT_ALLOWED_HOSTS";
+/// MLflow's variable for `--allowed-hosts`, honoured when ours is unset.
+pub const MLFLOW_SERVER_ALLOWED_HOSTS: &str = "MLFLOW_SERVER_ALLOWED_HOSTS";
+/// `sextant server --cors-allowed-origins`: other origins that may send requests.
+pub const SEXTANT_CORS_ALLOWED_ORIGINS: &str = "SEXTANT_CORS_ALLOWED_ORIGINS";
+/// MLflow's variable for `--cors-allowed-origins`, honoured when ours is unset.
+pub const MLFLOW_SERVER_CORS_ALLOWED_ORIGINS: &str = "MLFLOW_SERVER_CORS_ALLOWED_ORIGINS";
+/// `sextant server --allow-unauthenticated`: without `--auth`, serve other machines too.
+pub const SEXTANT_ALLOW_UNAUTHENTICATED: &str = "SEXTANT_ALLOW_UNAUTHENTICATED";
 /// MLflow's variable for the backend store, honoured when ours is unset.
 pub const MLFLOW_BACKEND_STORE_URI: &str = "MLFLOW_BACKEND_STORE_URI";
 /// MLflow's variable for the artifacts destination, honoured when ours is unset.
 pub const MLFLOW_ARTIFACTS_DESTINATION: &str = "MLFLOW_ARTIFACTS_DESTINATION";
+/// Who you are, for registry review decisions and the audit log (`--user` on the server and on
+/// `sextant models`).
+pub const SEXTANT_USER: &str = "SEXTANT_USER";
 /// `sextant server --max-request-body`: largest JSON request body (bytes, or with KiB/MiB).
 pub const SEXTANT_MAX_REQUEST_BODY: &str = "SEXTANT_MAX_REQUEST_BODY";
 /// `sextant server --max-dataset-body`: largest `runs/log-inputs` body.
@@ -35,9 +48,6 @@ pub const SEXTANT_HEALTH_TIMEOUT: &str = "SEXTANT_HEALTH_TIMEOUT";
 pub const SEXTANT_HEADER_TIMEOUT: &str = "SEXTANT_HEADER_TIMEOUT";
 /// `sextant server --max-connections`: open connections at once.
 pub const SEXTANT_MAX_CONNECTIONS: &str = "SEXTANT_MAX_CONNECTIONS";
-/// Who you are, for registry review decisions and the audit log (`--user` on the server and on
-/// `sextant models`).
-pub const SEXTANT_USER: &str = "SEXTANT_USER";
 /// The tracking server the client commands (`sextant models ...`) talk to.
 pub const MLFLOW_TRACKING_URI: &str = "MLFLOW_TRACKING_URI";
 /// `sextant run --experiment`: MLflow's variable for the experiment a run goes into.

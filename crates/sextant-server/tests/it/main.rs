@@ -14,6 +14,7 @@ use tower::ServiceExt;
 
 mod approved_files;
 mod auth;
+mod guard;
 
 struct Ctx {
     app: Router,

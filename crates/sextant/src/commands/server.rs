@@ -9,6 +9,7 @@ use sextant_artifacts::{ObjectArtifactStore, StoreLocation};
 use sextant_core::registry::RegistryService;
 use sextant_core::tracking::TrackingService;
 use sextant_server::AppState;
+use sextant_server::guard::GuardConfig;
 use sextant_store::MetadataStore;
 
 use crate::cli::ServerArgs;
@@ -22,6 +23,11 @@ pub struct ServerSettings {
     pub artifacts_destination: String,
     pub grace: Duration,
     pub user: Option<String>,
+    /// `--allowed-hosts` (else `MLFLOW_SERVER_ALLOWED_HOSTS`), unparsed.
+    pub allowed_hosts: Option<String>,
+    /// `--cors-allowed-origins` (else `MLFLOW_SERVER_CORS_ALLOWED_ORIGINS`), unparsed.
+    pub cors_allowed_origins: Option<String>,
+    pub allow_unauthenticated: bool,
     /// `--auth` (or `--app-name basic-auth`): `None` when auth is off.
     pub auth: Option<AuthSettings>,
     /// Request limits: body sizes, concurrent searches, health timeout.
@@ -182,12 +188,31 @@ pub fn resolve(args: &ServerArgs) -> Result<ServerSettings> {
     } else {
         args.host.clone()
     };
+    let allowed_hosts = args
+        .allowed_hosts
+        .clone()
+        .or_else(|| env_nonempty(env::MLFLOW_SERVER_ALLOWED_HOSTS));
+    let cors_allowed_origins = args
+        .cors_allowed_origins
+        .clone()
+        .or_else(|| env_nonempty(env::MLFLOW_SERVER_CORS_ALLOWED_ORIGINS));
+    // Check the lists now, before any store is opened (the real config needs the bound address).
+    GuardConfig::new(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        allowed_hosts.as_deref(),
+        cors_allowed_origins.as_deref(),
+        args.auth || args.app_name.is_some(),
+        args.allow_unauthenticated,
+    )?;
     Ok(ServerSettings {
         addr: format!("{host}:{}", args.port),
         backend_store_uri,
         artifacts_destination,
         grace: Duration::from_secs(args.shutdown_grace),
         user: args.user.clone().filter(|u| !u.trim().is_empty()),
+        allowed_hosts,
+        cors_allowed_origins,
+        allow_unauthenticated: args.allow_unauthenticated,
         auth: resolve_auth(args)?,
         limits: sextant_server::limits::Limits {
             max_request_body: args.max_request_body,
@@ -235,15 +260,6 @@ async fn serve(s: ServerSettings) -> Result<()> {
         .with_context(|| format!("bad --artifacts-destination {}", s.artifacts_destination))?;
     let artifacts = ObjectArtifactStore::open(&location)
         .with_context(|| format!("cannot open the artifact store {}", s.artifacts_destination))?;
-    let artifacts: Arc<dyn sextant_artifacts::ArtifactStore> = Arc::new(artifacts);
-    let state = AppState {
-        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn MetadataStore>),
-        registry: RegistryService::new(Arc::clone(&store), Arc::clone(&artifacts)),
-        artifacts,
-        default_user: s.user.clone(),
-        auth: start_auth(&store, s.auth.as_ref()).await?,
-        limits: Arc::new(s.limits.clone()),
-    };
     let listener = tokio::net::TcpListener::bind(&s.addr)
         .await
         .with_context(|| {
@@ -253,6 +269,24 @@ async fn serve(s: ServerSettings) -> Result<()> {
             )
         })?;
     let local = listener.local_addr().context("no local address")?;
+    // Which hosts and peers are served depends on the address actually bound.
+    let guard = GuardConfig::new(
+        local.ip(),
+        s.allowed_hosts.as_deref(),
+        s.cors_allowed_origins.as_deref(),
+        s.auth.is_some(),
+        s.allow_unauthenticated,
+    )?;
+    let artifacts: Arc<dyn sextant_artifacts::ArtifactStore> = Arc::new(artifacts);
+    let state = AppState {
+        tracking: TrackingService::new(Arc::clone(&store) as Arc<dyn MetadataStore>),
+        registry: RegistryService::new(Arc::clone(&store), Arc::clone(&artifacts)),
+        artifacts,
+        default_user: s.user.clone(),
+        auth: start_auth(&store, s.auth.as_ref()).await?,
+        guard: Arc::new(guard),
+        limits: Arc::new(s.limits.clone()),
+    };
     tracing::info!(
         store = %store.describe(),
         artifacts = %state.artifacts.describe(),
@@ -266,10 +300,12 @@ async fn serve(s: ServerSettings) -> Result<()> {
             a.default_permission, a.source
         ),
         None => eprintln!(
-            "Authentication: off (anyone who can connect may read and change everything; \
-             start with --auth to require credentials)"
+            "Authentication: off (whoever may connect can read and change everything; start \
+             with --auth to require credentials)"
         ),
     }
+    // Who may connect (protected mode) and which Host names are served.
+    eprintln!("{}", state.guard.describe(local));
     sextant_server::serve_with(
         listener,
         sextant_server::app(state),
