@@ -337,7 +337,7 @@ pub fn internal_error_response() -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-fn on_panic(err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+fn on_panic(err: PanicPayload) -> Response<Body> {
     let detail = err
         .downcast_ref::<String>()
         .map(String::as_str)
@@ -347,12 +347,82 @@ fn on_panic(err: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     internal_error_response()
 }
 
+/// A panic's payload, as `catch_unwind` returns it.
+pub type PanicPayload = Box<dyn std::any::Any + Send + 'static>;
+
 /// A layer that turns a panic in a handler into a logged 500 with MLflow's JSON error body.
 /// Put it outermost.
-pub fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<
-    fn(Box<dyn std::any::Any + Send + 'static>) -> Response<Body>,
-> {
-    tower_http::catch_panic::CatchPanicLayer::custom(
-        on_panic as fn(Box<dyn std::any::Any + Send + 'static>) -> Response<Body>,
-    )
+pub fn catch_panic() -> tower_http::catch_panic::CatchPanicLayer<fn(PanicPayload) -> Response<Body>>
+{
+    tower_http::catch_panic::CatchPanicLayer::custom(on_panic as fn(PanicPayload) -> Response<Body>)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::io::{Read, Write};
+
+    async fn boom() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    }
+
+    #[test]
+    fn panics_become_json_500_and_idle_connections_are_shed_at_the_limit() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/ok", get(|| async { "ok" }))
+            .layer(catch_panic());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = ConnOptions {
+            header_read_timeout: Duration::from_secs(30),
+            max_connections: Some(8),
+            grace: Duration::from_secs(1),
+        };
+        let server = rt.spawn(serve(
+            listener,
+            app,
+            async {
+                let _ = rx.await;
+            },
+            opts,
+        ));
+
+        let r = raw_get(addr, "/boom");
+        assert!(r.starts_with("HTTP/1.1 500"), "{r}");
+        assert!(r.contains("\"error_code\":\"INTERNAL_ERROR\""), "{r}");
+        // The server lives on.
+        assert!(raw_get(addr, "/ok").ends_with("ok"));
+
+        // Twenty idle connections against a limit of 8: new requests are still served.
+        let idle: Vec<_> = (0..20)
+            .map(|_| std::net::TcpStream::connect(addr).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let t = std::time::Instant::now();
+        assert!(raw_get(addr, "/ok").ends_with("ok"));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        drop(idle);
+
+        let _ = tx.send(());
+        rt.block_on(server).unwrap().unwrap();
+    }
 }

@@ -492,9 +492,7 @@ pub struct ServerArgs {
 /// A size in bytes: a number with an optional unit (B, KiB, MiB, GiB; KB/MB/GB are 1000-based).
 pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(t.len());
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: usize = num
         .parse()
@@ -507,7 +505,11 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         "kb" => 1000,
         "mb" => 1_000_000,
         "gb" => 1_000_000_000,
-        other => return Err(format!("unknown size unit '{other}' in '{s}'; use KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "unknown size unit '{other}' in '{s}'; use KiB, MiB or GiB"
+            ));
+        }
     };
     n.checked_mul(mult)
         .filter(|v| *v > 0)
@@ -528,9 +530,14 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" | "min" => n * 60.0,
-        other => return Err(format!("unknown duration unit '{other}' in '{s}'; use ms, s or m")),
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}' in '{s}'; use ms, s or m"
+            ));
+        }
     };
-    std::time::Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a usable duration"))
+    std::time::Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a usable duration"))
 }
 
 /// Version large data files and directories next to your code, on DVC 3's own formats.
@@ -967,6 +974,24 @@ mod tests {
     fn cli_definition_is_valid() {
         // clap's own consistency checks (unique ids, conflicting flags) for every subcommand.
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_durations_parse_with_units() {
+        use super::{parse_duration, parse_size};
+        use std::time::Duration;
+        assert_eq!(parse_size("10MiB"), Ok(10 * 1024 * 1024));
+        assert_eq!(parse_size("512 KiB"), Ok(512 * 1024));
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert!(parse_size("10 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }
 
