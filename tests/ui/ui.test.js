@@ -544,3 +544,12 @@ test('auth: sign in through the form, see who is signed in, sign out; a wrong pa
     await ctx.clearCookies();
   }
 });
+
+test('the page forbids framing and content sniffing', async () => {
+  const r = await fetch(`${base}/`, { headers: { accept: 'text/html' } });
+  assert.equal(r.status, 200);
+  const xfo = r.headers.get('x-frame-options');
+  const csp = r.headers.get('content-security-policy') || '';
+  assert.ok(/^(deny|sameorigin)$/i.test(xfo || '') || /frame-ancestors\s+('none'|'self')/.test(csp), `frame protection: X-Frame-Options=${xfo}, CSP=${csp}`);
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+});
