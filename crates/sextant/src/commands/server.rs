@@ -411,6 +411,34 @@ mod tests {
     }
 
     #[test]
+    fn browser_safety_flags_are_checked_before_anything_opens() {
+        let s = settings(&[
+            "server",
+            "--allowed-hosts",
+            "ml.example.com, 10.0.0.*",
+            "--cors-allowed-origins",
+            "https://app.example.com",
+            "--allow-unauthenticated",
+        ]);
+        assert_eq!(s.allowed_hosts.as_deref(), Some("ml.example.com, 10.0.0.*"));
+        assert!(s.allow_unauthenticated);
+        let cli = crate::cli::Cli::parse_from([
+            "sextant",
+            "server",
+            "--allowed-hosts",
+            "http://ml.example.com",
+        ]);
+        let crate::cli::Command::Server(a) = cli.command else {
+            panic!("expected the server command");
+        };
+        let e = resolve(&a).expect_err("a URL is not a host").to_string();
+        assert!(
+            e.contains("bad --allowed-hosts entry 'http://ml.example.com'"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn passwords_never_reach_messages() {
         assert_eq!(redact("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
     }
